@@ -1,0 +1,250 @@
+/* car.c — the CAR v1 reader (see car.h). Blocks are found through an open-addressing table
+ * keyed by the leading bytes of their sha2-256 digest, rebuilt for every CAR in memory the
+ * reader keeps. */
+#include "car.h"
+#include "cborscan.h"
+#include "sha256.h"
+#include "varint.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct block {
+	struct atkv_cid cid;
+	const uint8_t *data;
+	size_t len;
+	bool bad;               /* hash differs from the CID */
+};
+
+struct atkv_car {
+	struct atkv_sha256 *sha;
+	struct atkv_cid roots[ATKV_CAR_MAX_ROOTS];
+	size_t n_roots;
+	struct block *blocks;
+	size_t n_blocks, cap_blocks, n_bad;
+	uint32_t *slots;        /* index + 1 into blocks; 0 is empty */
+	size_t n_slots;         /* a power of two, at least twice n_blocks */
+};
+
+struct atkv_car *atkv_car_new(void)
+{
+	struct atkv_car *car = calloc(1, sizeof(*car));
+	if (!car)
+		return NULL;
+	if (!(car->sha = atkv_sha256_new())) {
+		free(car);
+		return NULL;
+	}
+	return car;
+}
+
+void atkv_car_free(struct atkv_car *car)
+{
+	if (!car)
+		return;
+	atkv_sha256_free(car->sha);
+	free(car->blocks);
+	free(car->slots);
+	free(car);
+}
+
+size_t atkv_car_root_count(const struct atkv_car *car) { return car->n_roots; }
+const struct atkv_cid *atkv_car_root(const struct atkv_car *car, size_t i) { return &car->roots[i]; }
+size_t atkv_car_block_count(const struct atkv_car *car) { return car->n_blocks; }
+size_t atkv_car_bad_count(const struct atkv_car *car) { return car->n_bad; }
+
+static uint64_t cid_hash(const uint8_t *digest, size_t len)
+{
+	uint64_t h = 0;
+	memcpy(&h, digest, len < 8 ? len : 8);
+	return h;
+}
+
+/* Parses the header DAG-CBOR map; offsets in err are made relative to the CAR by the caller. */
+static int parse_header(struct atkv_car *car, const uint8_t *p, size_t n, struct atkv_err *err)
+{
+	struct atkv_cbor r;
+	struct atkv_cbor_item it;
+	bool have_version = false, have_roots = false;
+	int rc;
+
+	atkv_cbor_init(&r, p, n);
+	if ((rc = atkv_cbor_next(&r, &it, err)))
+		return rc;
+	if (it.kind != ATKV_CBOR_MAP)
+		return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car header");
+	for (uint64_t k = it.count; k > 0; k--) {
+		struct atkv_cbor_item key;
+		if ((rc = atkv_cbor_next(&r, &key, err)))
+			return rc;
+		if (atkv_cbor_text_is(&key, "version")) {
+			if ((rc = atkv_cbor_next(&r, &it, err)))
+				return rc;
+			if (it.kind != ATKV_CBOR_INT || it.i != 1)
+				return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car version");
+			have_version = true;
+		} else if (atkv_cbor_text_is(&key, "roots")) {
+			if ((rc = atkv_cbor_next(&r, &it, err)))
+				return rc;
+			if (it.kind != ATKV_CBOR_ARRAY || it.count > ATKV_CAR_MAX_ROOTS)
+				return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car roots");
+			for (uint64_t i = 0; i < it.count; i++) {
+				struct atkv_cbor_item link;
+				size_t used;
+				if ((rc = atkv_cbor_next(&r, &link, err)))
+					return rc;
+				if (link.kind != ATKV_CBOR_LINK)
+					return atkv_fail(err, ATKV_E_CAR_HEADER, link.offset, "car roots");
+				atkv_cid_parse(link.p, link.n, &car->roots[i], &used, NULL);
+			}
+			car->n_roots = (size_t)it.count;
+			have_roots = true;
+		} else if (key.kind != ATKV_CBOR_TEXT) {
+			return atkv_fail(err, ATKV_E_CBOR_KEY_TYPE, key.offset, "car header");
+		} else if ((rc = atkv_cbor_skip(&r, err))) {
+			return rc;
+		}
+	}
+	if (!have_version || !have_roots)
+		return atkv_fail(err, ATKV_E_CAR_HEADER, 0, "car header");
+	if (r.off != n)
+		return atkv_fail(err, ATKV_E_TRAILING, r.off, "car header");
+	return 0;
+}
+
+static int add_block(struct atkv_car *car, const struct block *b)
+{
+	if (car->n_blocks == car->cap_blocks) {
+		size_t cap = car->cap_blocks ? car->cap_blocks * 2 : 16;
+		if (cap > UINT32_MAX / 2)
+			return ATKV_E_TOO_LARGE;
+		struct block *nb = realloc(car->blocks, cap * sizeof(*nb));
+		if (!nb)
+			return ATKV_E_NOMEM;
+		car->blocks = nb;
+		car->cap_blocks = cap;
+	}
+	car->blocks[car->n_blocks++] = *b;
+	return 0;
+}
+
+static int build_index(struct atkv_car *car)
+{
+	size_t want = 16;
+	while (want < car->n_blocks * 2)
+		want *= 2;
+	if (want > car->n_slots) {
+		uint32_t *s = realloc(car->slots, want * sizeof(*s));
+		if (!s)
+			return ATKV_E_NOMEM;
+		car->slots = s;
+		car->n_slots = want;
+	}
+	memset(car->slots, 0, car->n_slots * sizeof(*car->slots));
+	size_t mask = car->n_slots - 1;
+	for (size_t i = 0; i < car->n_blocks; i++) {
+		const struct atkv_cid *cid = &car->blocks[i].cid;
+		size_t s = (size_t)cid_hash(cid->digest, cid->digest_len) & mask;
+		/* A CID met twice keeps its first good block. */
+		while (car->slots[s]) {
+			const struct block *o = &car->blocks[car->slots[s] - 1];
+			if (o->cid.len == cid->len && memcmp(o->cid.bytes, cid->bytes, cid->len) == 0)
+				break;
+			s = (s + 1) & mask;
+		}
+		if (!car->slots[s] || (car->blocks[car->slots[s] - 1].bad && !car->blocks[i].bad))
+			car->slots[s] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+int atkv_car_load(struct atkv_car *car, const uint8_t *p, size_t n, struct atkv_err *err)
+{
+	uint64_t len;
+	size_t off = 0;
+	int rc, k;
+
+	car->n_roots = 0;
+	car->n_blocks = 0;
+	car->n_bad = 0;
+	if ((k = atkv_varint_read(p, n, &len)) < 0)
+		return atkv_fail(err, k, 0, "car header length");
+	off = (size_t)k;
+	if (len == 0 || len > n - off)
+		return atkv_fail(err, len ? ATKV_E_TRUNCATED : ATKV_E_CAR_HEADER, off, "car header");
+	if ((rc = parse_header(car, p + off, (size_t)len, err))) {
+		if (err)
+			err->offset += off;
+		car->n_roots = 0;
+		return rc;
+	}
+	off += (size_t)len;
+
+	while (off < n) {
+		size_t start = off;
+		struct block b;
+		size_t used;
+		if ((k = atkv_varint_read(p + off, n - off, &len)) < 0) {
+			rc = atkv_fail(err, k, off, "car section length");
+			goto fail;
+		}
+		off += (size_t)k;
+		if (len > n - off) {
+			rc = atkv_fail(err, ATKV_E_TRUNCATED, start, "car section");
+			goto fail;
+		}
+		if ((rc = atkv_cid_parse(p + off, (size_t)len, &b.cid, &used, err))) {
+			if (err)
+				err->offset += off;
+			goto fail;
+		}
+		b.data = p + off + used;
+		b.len = (size_t)len - used;
+		rc = atkv_cid_verify(car->sha, &b.cid, b.data, b.len);
+		b.bad = rc == ATKV_E_CID_MISMATCH;
+		car->n_bad += b.bad;
+		if (rc && !b.bad) {
+			rc = atkv_fail(err, rc, start, "car block");
+			goto fail;
+		}
+		if ((rc = add_block(car, &b))) {
+			rc = atkv_fail(err, rc, start, "car block");
+			goto fail;
+		}
+		off += (size_t)len;
+	}
+	if ((rc = build_index(car))) {
+		rc = atkv_fail(err, rc, off, "car index");
+		goto fail;
+	}
+	return 0;
+fail:
+	car->n_roots = 0;
+	car->n_blocks = 0;
+	car->n_bad = 0;
+	return rc;
+}
+
+int atkv_car_get(const struct atkv_car *car, const uint8_t *cid, size_t cid_len,
+                 const uint8_t **data, size_t *len)
+{
+	struct atkv_cid want;
+	size_t used;
+	if (car->n_blocks == 0 || atkv_cid_parse(cid, cid_len, &want, &used, NULL) || used != cid_len)
+		return ATKV_E_BLOCK_MISSING;
+	size_t mask = car->n_slots - 1;
+	size_t s = (size_t)cid_hash(want.digest, want.digest_len) & mask;
+	while (car->slots[s]) {
+		const struct block *b = &car->blocks[car->slots[s] - 1];
+		if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0) {
+			if (b->bad)
+				return ATKV_E_CID_MISMATCH;
+			*data = b->data;
+			*len = b->len;
+			return 0;
+		}
+		s = (s + 1) & mask;
+	}
+	return ATKV_E_BLOCK_MISSING;
+}

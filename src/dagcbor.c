@@ -1,0 +1,191 @@
+/* dagcbor.c — DAG-CBOR → atproto JSON in one pass, with an explicit stack (no recursion, so
+ * hostile nesting cannot exhaust the C stack) writing straight into a reusable buffer. */
+#include "dagcbor.h"
+#include "base64.h"
+#include "cborscan.h"
+#include "cid.h"
+
+#include <stdbool.h>
+
+/* One open array or map. */
+struct level {
+	uint64_t left;          /* members (array elements, map pairs) still to read */
+	bool map;
+	bool first;
+	const uint8_t *key;     /* previous key, for the canonical-order check */
+	size_t key_len;
+};
+
+/* JSON string escapes for the bytes that need one; 'u' means \u00XX. */
+static const char escape[256] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+	['\t'] = 't', [0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
+	[0x05] = 'u', [0x06] = 'u', [0x07] = 'u', [0x0b] = 'u', [0x0e] = 'u', [0x0f] = 'u',
+	[0x10] = 'u', [0x11] = 'u', [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u',
+	[0x16] = 'u', [0x17] = 'u', [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u',
+	[0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u',
+};
+
+/* Writes s[0..n) (valid UTF-8) as a JSON string literal. */
+static int put_string(struct atkv_buf *out, const uint8_t *s, size_t n)
+{
+	/* Worst case every byte becomes \u00XX. */
+	if (n > (SIZE_MAX - 2) / 6)
+		return ATKV_E_TOO_LARGE;
+	int rc = atkv_buf_reserve(out, n * 6 + 2);
+	if (rc)
+		return rc;
+	char *o = out->data + out->len;
+	*o++ = '"';
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		char e = escape[s[i]];
+		if (!e)
+			continue;
+		memcpy(o, s + run, i - run);
+		o += i - run;
+		run = i + 1;
+		*o++ = '\\';
+		if (e == 'u') {
+			static const char hex[] = "0123456789abcdef";
+			memcpy(o, "u00", 3);
+			o[3] = hex[s[i] >> 4];
+			o[4] = hex[s[i] & 15];
+			o += 5;
+		} else {
+			*o++ = e;
+		}
+	}
+	memcpy(o, s + run, n - run);
+	o += n - run;
+	*o++ = '"';
+	*o = '\0';
+	out->len = (size_t)(o - out->data);
+	return 0;
+}
+
+static int put_int(struct atkv_buf *out, int64_t v)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *d = e;
+	/* Work with the magnitude as unsigned so INT64_MIN does not overflow. */
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		*--d = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--d = '-';
+	return atkv_buf_append(out, d, (size_t)(e - d));
+}
+
+static int put_link(struct atkv_buf *out, const uint8_t *p, size_t n)
+{
+	struct atkv_cid cid;
+	size_t used;
+	int rc = atkv_cid_parse(p, n, &cid, &used, NULL);
+	if (rc)
+		return rc;
+	if ((rc = atkv_buf_reserve(out, ATKV_CID_STR_MAX + 12)))
+		return rc;
+	atkv_buf_puts(out, "{\"$link\":\"");
+	out->len += atkv_cid_format(&cid, out->data + out->len);
+	return atkv_buf_puts(out, "\"}");
+}
+
+static int put_bytes(struct atkv_buf *out, const uint8_t *p, size_t n)
+{
+	int rc = atkv_buf_reserve(out, ATKV_BASE64_LEN(n) + 14);
+	if (rc)
+		return rc;
+	atkv_buf_puts(out, "{\"$bytes\":\"");
+	out->len += atkv_base64_encode(p, n, out->data + out->len);
+	return atkv_buf_puts(out, "\"}");
+}
+
+/* Writes a scalar item (anything but an array or map). */
+static int put_scalar(struct atkv_buf *out, const struct atkv_cbor_item *it)
+{
+	switch (it->kind) {
+	case ATKV_CBOR_INT: return put_int(out, it->i);
+	case ATKV_CBOR_TEXT: return put_string(out, it->p, it->n);
+	case ATKV_CBOR_BYTES: return put_bytes(out, it->p, it->n);
+	case ATKV_CBOR_LINK: return put_link(out, it->p, it->n);
+	case ATKV_CBOR_BOOL: return it->i ? atkv_buf_puts(out, "true") : atkv_buf_puts(out, "false");
+	case ATKV_CBOR_NULL: return atkv_buf_puts(out, "null");
+	case ATKV_CBOR_ARRAY:
+	case ATKV_CBOR_MAP: break;
+	}
+	return ATKV_E_CBOR_MALFORMED;
+}
+
+/* Reads the next key of the map at lv, checks its type and order, and writes `"key":`. */
+static int put_key(struct atkv_cbor *r, struct level *lv, struct atkv_buf *out,
+                   struct atkv_err *err)
+{
+	struct atkv_cbor_item key;
+	int rc = atkv_cbor_next(r, &key, err);
+	if (rc)
+		return rc;
+	if (key.kind != ATKV_CBOR_TEXT)
+		return atkv_fail(err, ATKV_E_CBOR_KEY_TYPE, key.offset, "cbor map key");
+	if (!lv->first) {
+		int c = atkv_cbor_key_cmp(lv->key, lv->key_len, key.p, key.n);
+		if (c == 0)
+			return atkv_fail(err, ATKV_E_CBOR_KEY_DUP, key.offset, "cbor map key");
+		if (c > 0)
+			return atkv_fail(err, ATKV_E_CBOR_KEY_ORDER, key.offset, "cbor map key");
+	}
+	lv->key = key.p;
+	lv->key_len = key.n;
+	if ((rc = put_string(out, key.p, key.n)) || (rc = atkv_buf_putc(out, ':')))
+		return atkv_fail(err, rc, key.offset, "json output");
+	return 0;
+}
+
+int atkv_dagcbor_to_json(const uint8_t *p, size_t n, struct atkv_buf *out, struct atkv_err *err)
+{
+	struct level stack[ATKV_CBOR_MAX_DEPTH];
+	int depth = 0;
+	struct atkv_cbor r;
+	atkv_cbor_init(&r, p, n);
+
+	for (;;) {
+		struct level *lv = depth ? &stack[depth - 1] : NULL;
+		int rc;
+		if (lv && lv->left == 0) {
+			if ((rc = atkv_buf_putc(out, lv->map ? '}' : ']')))
+				return atkv_fail(err, rc, r.off, "json output");
+			if (--depth == 0)
+				break;
+			continue;
+		}
+		if (lv) {
+			if (!lv->first && (rc = atkv_buf_putc(out, ',')))
+				return atkv_fail(err, rc, r.off, "json output");
+			if (lv->map && (rc = put_key(&r, lv, out, err)))
+				return rc;
+			lv->first = false;
+			lv->left--;
+		}
+
+		struct atkv_cbor_item it;
+		if ((rc = atkv_cbor_next(&r, &it, err)))
+			return rc;
+		if (it.kind == ATKV_CBOR_ARRAY || it.kind == ATKV_CBOR_MAP) {
+			if (depth == ATKV_CBOR_MAX_DEPTH)
+				return atkv_fail(err, ATKV_E_CBOR_DEPTH, it.offset, "cbor collection");
+			bool map = it.kind == ATKV_CBOR_MAP;
+			if ((rc = atkv_buf_putc(out, map ? '{' : '[')))
+				return atkv_fail(err, rc, it.offset, "json output");
+			stack[depth++] = (struct level){.left = it.count, .map = map, .first = true};
+			continue;
+		}
+		if ((rc = put_scalar(out, &it)))
+			return atkv_fail(err, rc, it.offset, "json output");
+		if (depth == 0)
+			break;
+	}
+	if (r.off != n)
+		return atkv_fail(err, ATKV_E_TRAILING, r.off, "cbor value");
+	return 0;
+}

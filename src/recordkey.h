@@ -1,0 +1,46 @@
+/* recordkey.h — the KV key scheme of bucket `record` (DESIGN.md, a contract shared with the
+ * original TypeScript nats-record-kv): {partition}.{collection tokens}.{did}.{rkey}, each part
+ * escaped so that every byte outside [A-Za-z0-9_=/-] becomes "/XX" (uppercase hex). */
+#ifndef ATKV_RECORDKEY_H
+#define ATKV_RECORDKEY_H
+
+#include <stddef.h>
+
+#include "syntax.h"
+
+/* Longest key: partition, NSID, DID and rkey each escaped at worst three bytes per byte. */
+#define ATKV_KEY_MAX (2 + ATKV_NSID_MAX + 1 + 3 * ATKV_DID_MAX + 1 + 3 * ATKV_RKEY_MAX)
+
+/* The partition of a DID: the first hex digit of the unpadded lowercase hex MurmurHash3
+ * (seed 0) of its bytes, '0'..'f'. Cannot fail. */
+char atkv_key_partition(const char *did, size_t n);
+
+/* Escapes s[0..n) into out (capacity cap, NUL-terminated). Returns the length written, or
+ * ATKV_E_BUFFER. */
+long atkv_key_escape(const char *s, size_t n, char *out, size_t cap);
+
+/* Reverses atkv_key_escape into out (capacity cap, NUL-terminated). Returns the length, or
+ * ATKV_E_KEY when a '/' is not followed by two uppercase hex digits, or ATKV_E_BUFFER. */
+long atkv_key_unescape(const char *s, size_t n, char *out, size_t cap);
+
+/* Builds the key of record (did, collection, rkey) into out (capacity cap; ATKV_KEY_MAX + 1
+ * always suffices). Returns its length, ATKV_E_SYNTAX when an identifier is invalid, or
+ * ATKV_E_BUFFER. */
+long atkv_key_build(char *out, size_t cap, const char *did, size_t did_n, const char *collection,
+                    size_t collection_n, const char *rkey, size_t rkey_n);
+
+/* A parsed key: the identifiers unescaped, NUL-terminated. */
+struct atkv_key {
+	char partition;
+	char did[ATKV_DID_MAX + 1];
+	char collection[ATKV_NSID_MAX + 1];
+	char rkey[ATKV_RKEY_MAX + 1];
+	size_t did_n, collection_n, rkey_n;
+};
+
+/* Parses a key (without the "$KV.record." subject prefix). Returns 0, or ATKV_E_KEY when it is
+ * not in the scheme: wrong shape or escapes, identifiers that are not valid, or a partition that
+ * is not the DID's. *key is set only on success. */
+int atkv_key_parse(const char *s, size_t n, struct atkv_key *key);
+
+#endif

@@ -1,11 +1,14 @@
 /* car.c — the CAR v1 reader (see car.h). Blocks are found through an open-addressing table
- * keyed by the leading bytes of their sha2-256 digest, rebuilt for every CAR in memory the
- * reader keeps. */
+ * rebuilt for every CAR in memory the reader keeps. Slots come from a keyed hash (SipHash, a
+ * random key per reader) of the whole CID: digests are chosen by whoever wrote the CAR, and a
+ * table keyed by them could be flooded into one long probe chain. */
 #include "car.h"
 #include "cborscan.h"
 #include "sha256.h"
+#include "siphash.h"
 #include "varint.h"
 
+#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@ struct block {
 
 struct atkv_car {
 	struct atkv_sha256 *sha;
+	uint8_t hash_key[16];
 	struct atkv_cid roots[ATKV_CAR_MAX_ROOTS];
 	size_t n_roots;
 	struct block *blocks;
@@ -32,8 +36,8 @@ struct atkv_car *atkv_car_new(void)
 	struct atkv_car *car = calloc(1, sizeof(*car));
 	if (!car)
 		return NULL;
-	if (!(car->sha = atkv_sha256_new())) {
-		free(car);
+	if (!(car->sha = atkv_sha256_new()) || RAND_bytes(car->hash_key, sizeof(car->hash_key)) != 1) {
+		atkv_car_free(car);
 		return NULL;
 	}
 	return car;
@@ -54,11 +58,9 @@ const struct atkv_cid *atkv_car_root(const struct atkv_car *car, size_t i) { ret
 size_t atkv_car_block_count(const struct atkv_car *car) { return car->n_blocks; }
 size_t atkv_car_bad_count(const struct atkv_car *car) { return car->n_bad; }
 
-static uint64_t cid_hash(const uint8_t *digest, size_t len)
+static size_t slot_of(const struct atkv_car *car, const uint8_t *cid, size_t len)
 {
-	uint64_t h = 0;
-	memcpy(&h, digest, len < 8 ? len : 8);
-	return h;
+	return (size_t)atkv_siphash(car->hash_key, cid, len) & (car->n_slots - 1);
 }
 
 /* Parses the header DAG-CBOR map; offsets in err are made relative to the CAR by the caller. */
@@ -81,13 +83,13 @@ static int parse_header(struct atkv_car *car, const uint8_t *p, size_t n, struct
 		if (atkv_cbor_text_is(&key, "version")) {
 			if ((rc = atkv_cbor_next(&r, &it, err)))
 				return rc;
-			if (it.kind != ATKV_CBOR_INT || it.i != 1)
+			if (have_version || it.kind != ATKV_CBOR_INT || it.i != 1)
 				return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car version");
 			have_version = true;
 		} else if (atkv_cbor_text_is(&key, "roots")) {
 			if ((rc = atkv_cbor_next(&r, &it, err)))
 				return rc;
-			if (it.kind != ATKV_CBOR_ARRAY || it.count > ATKV_CAR_MAX_ROOTS)
+			if (have_roots || it.kind != ATKV_CBOR_ARRAY || it.count > ATKV_CAR_MAX_ROOTS)
 				return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car roots");
 			for (uint64_t i = 0; i < it.count; i++) {
 				struct atkv_cbor_item link;
@@ -145,7 +147,7 @@ static int build_index(struct atkv_car *car)
 	size_t mask = car->n_slots - 1;
 	for (size_t i = 0; i < car->n_blocks; i++) {
 		const struct atkv_cid *cid = &car->blocks[i].cid;
-		size_t s = (size_t)cid_hash(cid->digest, cid->digest_len) & mask;
+		size_t s = slot_of(car, cid->bytes, cid->len);
 		/* A CID met twice keeps its first good block. */
 		while (car->slots[s]) {
 			const struct block *o = &car->blocks[car->slots[s] - 1];
@@ -229,12 +231,10 @@ fail:
 int atkv_car_get(const struct atkv_car *car, const uint8_t *cid, size_t cid_len,
                  const uint8_t **data, size_t *len)
 {
-	struct atkv_cid want;
-	size_t used;
-	if (car->n_blocks == 0 || atkv_cid_parse(cid, cid_len, &want, &used, NULL) || used != cid_len)
+	if (car->n_blocks == 0)
 		return ATKV_E_BLOCK_MISSING;
 	size_t mask = car->n_slots - 1;
-	size_t s = (size_t)cid_hash(want.digest, want.digest_len) & mask;
+	size_t s = slot_of(car, cid, cid_len);
 	while (car->slots[s]) {
 		const struct block *b = &car->blocks[car->slots[s] - 1];
 		if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0) {

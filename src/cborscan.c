@@ -121,6 +121,9 @@ static int classify(uint8_t ib)
 	}
 	if (info >= 28 && info <= 30)
 		return ATKV_E_CBOR_MALFORMED;
+	/* Tags 0-23 sit in the initial byte and none is 42 (libcbor rejects some of them itself). */
+	if (major == 6 && info < 24)
+		return ATKV_E_CBOR_TAG;
 	if (info == 31)
 		return major >= 2 && major <= 5 ? ATKV_E_CBOR_INDEFINITE : ATKV_E_CBOR_MALFORMED;
 	return 0;
@@ -179,7 +182,9 @@ int atkv_cbor_next(struct atkv_cbor *r, struct atkv_cbor_item *it, struct atkv_e
 			return atkv_fail(err, ATKV_E_CID, start, "cbor link");
 		struct atkv_cid cid;
 		size_t used;
-		if (atkv_cid_parse(t.p + 1, t.n - 1, &cid, &used, NULL) || used != t.n - 1)
+		/* atproto links are CIDv1 (data model spec); CIDv0 is only for parsing elsewhere. */
+		if (atkv_cid_parse(t.p + 1, t.n - 1, &cid, &used, NULL) || used != t.n - 1 ||
+		    cid.version != 1)
 			return atkv_fail(err, ATKV_E_CID, start, "cbor link");
 		it->kind = ATKV_CBOR_LINK;
 		it->p = t.p + 1;

@@ -16,7 +16,7 @@ struct atkv_sha256;
 #define ATKV_CODEC_DAG_CBOR 0x71
 #define ATKV_MULTIHASH_SHA256 0x12
 
-#define ATKV_CID_MAX_BYTES 80   /* longest binary CID accepted (digests up to 64 bytes) */
+#define ATKV_CID_MAX_BYTES 84   /* longest binary CID parsed: 1 + 9 + 9 + 1 + a 64-byte digest */
 #define ATKV_CID_STR_MAX 140    /* room for the string form of any accepted CID, with its NUL */
 #define ATKV_CID_SHA256_BYTES 36 /* a CIDv1 with a one-byte codec and a sha2-256 digest */
 

@@ -1,6 +1,8 @@
 /* firehose.c — the subscribeRepos frame decoder (see firehose.h). Message bodies are read
  * through one field table per message type (lexicon com.atproto.sync.subscribeRepos): known
- * fields are type-checked and stored as views, unknown ones skipped, repeated ones rejected. */
+ * fields are type-checked and stored as views, unknown ones skipped, repeated ones rejected.
+ * Key order is not enforced in frames, unlike in records: a relay whose encoder orders keys
+ * differently must not stop the stream, and nothing in a frame's meaning depends on order. */
 #include "firehose.h"
 #include "buf.h"
 #include "car.h"
@@ -203,7 +205,7 @@ static int parse_op(struct atkv_cbor *r, struct atkv_op *op, struct atkv_err *er
 {
 	struct atkv_cbor_item it, key;
 	size_t start = r->off;
-	bool have_action = false, have_cid = false;
+	bool have_action = false, have_cid = false, have_prev = false;
 	int rc;
 
 	*op = (struct atkv_op){0};
@@ -236,9 +238,10 @@ static int parse_op(struct atkv_cbor *r, struct atkv_op *op, struct atkv_err *er
 		} else if (atkv_cbor_text_is(&key, "prev")) {
 			if ((rc = expect(r, &it, ATKV_CBOR_LINK, true, "op prev", err)))
 				return rc;
-			if (op->prev.bytes)
+			if (have_prev)
 				return atkv_fail(err, ATKV_E_FRAME, it.offset, "op prev");
 			op->prev = cid_of(&it);
+			have_prev = true;
 		} else if ((rc = atkv_cbor_skip(r, err))) {
 			return rc;
 		}
@@ -257,8 +260,11 @@ static int parse_ops(struct atkv_firehose *fh, struct atkv_cbor *r, struct atkv_
 	int rc = expect(r, &it, ATKV_CBOR_ARRAY, false, "commit ops", err);
 	if (rc)
 		return rc;
+	/* The smallest op ({cid: null, path: "a.b.c/x", action: "create"}) takes 33 bytes: a
+	 * count that the bytes left cannot hold is refused before memory is reserved for it. */
+	if (it.count > (r->n - r->off) / 33)
+		return atkv_fail(err, ATKV_E_TRUNCATED, it.offset, "commit ops");
 	if (it.count > fh->cap_ops) {
-		/* The tokenizer bounds count by the bytes left, so this stays proportional to input. */
 		struct atkv_op *ops = realloc(fh->ops, (size_t)it.count * sizeof(*ops));
 		if (!ops)
 			return atkv_fail(err, ATKV_E_NOMEM, it.offset, "commit ops");

@@ -78,8 +78,9 @@ int atkv_firehose_decode(struct atkv_firehose *fh, const uint8_t *frame, size_t 
 
 /* The record of op i of the last decoded #commit, as atproto JSON in a buffer of the decoder
  * (valid until the next call). Returns 0 with *json and *len set, or ATKV_E_BLOCK_MISSING
- * (deleted record, or block not in the CAR: a tooBig commit), ATKV_E_CID_MISMATCH, or a
- * DAG-CBOR error (err->offset relative to the record's block). */
+ * (deleted record, or block not in the CAR: a tooBig commit), ATKV_E_CID_MISMATCH,
+ * ATKV_E_FRAME when the block is not a map (every record is one), or a DAG-CBOR error
+ * (err->offset relative to the record's block). */
 int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, size_t *len,
                          struct atkv_err *err);
 

@@ -17,7 +17,10 @@ static bool is_plain(unsigned char c)
 char atkv_key_partition(const char *did, size_t n)
 {
 	uint32_t h = atkv_murmur3_32(did, n, 0);
-	/* The leading digit of the hex form without zero padding. */
+	/* The original takes the first character of the hex form padded to two digits, so hashes
+	 * below 16 (one hex digit) fall in partition 0. */
+	if (h < 16)
+		return '0';
 	while (h >= 16)
 		h >>= 4;
 	return "0123456789abcdef"[h];
@@ -65,6 +68,9 @@ long atkv_key_unescape(const char *s, size_t n, char *out, size_t cap)
 			if (n - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0)
 				return ATKV_E_KEY;
 			c = (char)(hi << 4 | lo);
+			/* One spelling per key: a byte that escaping leaves alone must not be escaped. */
+			if (is_plain((unsigned char)c))
+				return ATKV_E_KEY;
 			i += 2;
 		} else if (!is_plain((unsigned char)c)) {
 			return ATKV_E_KEY;
@@ -160,8 +166,12 @@ int atkv_key_parse(const char *s, size_t n, struct atkv_key *key)
 		return ATKV_E_KEY;
 	k.rkey_n = (size_t)len;
 
-	if (!atkv_syntax_did(k.did, k.did_n) || !atkv_syntax_nsid(k.collection, k.collection_n) ||
-	    !atkv_syntax_rkey(k.rkey, k.rkey_n) || atkv_key_partition(k.did, k.did_n) != k.partition)
+	/* Only the spelling atkv_key_build writes is in the scheme (one key per record): this also
+	 * catches the partition and an escaped '.' inside a collection token. */
+	char canonical[ATKV_KEY_MAX + 1];
+	len = atkv_key_build(canonical, sizeof(canonical), k.did, k.did_n, k.collection, k.collection_n,
+	                     k.rkey, k.rkey_n);
+	if (len < 0 || (size_t)len != n || memcmp(canonical, s, n) != 0)
 		return ATKV_E_KEY;
 	*key = k;
 	return 0;

@@ -11,8 +11,9 @@
 /* Longest key: partition, NSID, DID and rkey each escaped at worst three bytes per byte. */
 #define ATKV_KEY_MAX (2 + ATKV_NSID_MAX + 1 + 3 * ATKV_DID_MAX + 1 + 3 * ATKV_RKEY_MAX)
 
-/* The partition of a DID: the first hex digit of the unpadded lowercase hex MurmurHash3
- * (seed 0) of its bytes, '0'..'f'. Cannot fail. */
+/* The partition of a DID, '0'..'f': the first character of the lowercase hex MurmurHash3
+ * (seed 0) of its bytes, written without leading zeros but padded to at least two digits
+ * (the original's murmur.v3(did).toString(16).padStart(2, '0')[0]). Cannot fail. */
 char atkv_key_partition(const char *did, size_t n);
 
 /* Escapes s[0..n) into out (capacity cap, NUL-terminated). Returns the length written, or
@@ -20,7 +21,9 @@ char atkv_key_partition(const char *did, size_t n);
 long atkv_key_escape(const char *s, size_t n, char *out, size_t cap);
 
 /* Reverses atkv_key_escape into out (capacity cap, NUL-terminated). Returns the length, or
- * ATKV_E_KEY when a '/' is not followed by two uppercase hex digits, or ATKV_E_BUFFER. */
+ * ATKV_E_KEY when a '/' is not followed by two uppercase hex digits, when it escapes a byte that
+ * atkv_key_escape leaves plain, or when an unescaped byte is outside the plain set; or
+ * ATKV_E_BUFFER. */
 long atkv_key_unescape(const char *s, size_t n, char *out, size_t cap);
 
 /* Builds the key of record (did, collection, rkey) into out (capacity cap; ATKV_KEY_MAX + 1

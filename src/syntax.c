@@ -76,7 +76,8 @@ bool atkv_syntax_nsid(const char *s, size_t n)
 		if (!is_alnum(name[i]))
 			return false;
 	/* The authority: two or more labels in reversed domain order, the first (the top-level
-	 * domain) starting with a letter. */
+	 * domain) starting with a letter. No 253-character limit of its own: the interop lists
+	 * accept a 283-character authority within the 317 of the whole NSID. */
 	if (!is_alpha(s[0]))
 		return false;
 	size_t start = 0, labels = 0;

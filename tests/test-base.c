@@ -3,6 +3,7 @@
 #include "base64.h"
 #include "err.h"
 #include "sha256.h"
+#include "siphash.h"
 #include "tap.h"
 #include "utf8.h"
 #include "varint.h"
@@ -121,6 +122,35 @@ static void test_sha256(void)
 	atkv_sha256_free(NULL);
 }
 
+static void test_base64_decode(void)
+{
+	uint8_t out[16];
+	long n = atkv_base64_decode("Zm9vYmE", 7, out, sizeof(out));
+	tap_ok(n == 5 && memcmp(out, "fooba", 5) == 0, "base64 decode unpadded");
+	n = atkv_base64_decode("Zm9vYg==", 8, out, sizeof(out));
+	tap_ok(n == 4 && memcmp(out, "foob", 4) == 0, "base64 decode accepts padding");
+	n = atkv_base64_decode("+/8", 3, out, sizeof(out));
+	tap_ok(n == 2 && out[0] == 0xfb && out[1] == 0xff, "base64 decode of + and /");
+	tap_eq(atkv_base64_decode("Zm=v", 4, out, sizeof(out)), ATKV_E_BASE64, "base64 '=' inside");
+	tap_eq(atkv_base64_decode("Zh", 2, out, sizeof(out)), ATKV_E_BASE64, "base64 non-zero leftover bits");
+	tap_eq(atkv_base64_decode("Z", 1, out, sizeof(out)), ATKV_E_BASE64, "base64 impossible length");
+	tap_eq(atkv_base64_decode("Zm-v", 4, out, sizeof(out)), ATKV_E_BASE64, "base64url character");
+	tap_eq(atkv_base64_decode("Zm9vYmFy", 8, out, 5), ATKV_E_BUFFER, "base64 respects the output size");
+}
+
+static void test_siphash(void)
+{
+	/* The reference vectors of the SipHash paper: key 00..0f, messages 00..(n-1). */
+	uint8_t key[16], msg[64];
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 64; i++)
+		msg[i] = (uint8_t)i;
+	tap_eq((long long)atkv_siphash(key, msg, 0), (long long)0x726fdb47dd0e0e31ull, "siphash of empty input");
+	tap_eq((long long)atkv_siphash(key, msg, 15), (long long)0xa129ca6149be45e5ull, "siphash of 15 bytes");
+	tap_eq((long long)atkv_siphash(key, msg, 8), (long long)0x93f5f5799a932462ull, "siphash of 8 bytes");
+}
+
 int main(void)
 {
 	test_utf8();
@@ -128,5 +158,7 @@ int main(void)
 	test_base64();
 	test_varint();
 	test_sha256();
+	test_base64_decode();
+	test_siphash();
 	return tap_done();
 }

@@ -184,9 +184,23 @@ static void test_bad(struct atkv_car *car, struct fixture *f)
 	atkv_buf_reset(&b);
 
 	header(&b, f->cids[0], 1);
+	section(&b, f->cids[0], ATKV_CID_SHA256_BYTES, f->blocks[0].data, f->blocks[0].len);
 	section(&b, f->cids[0], 10, "", 0);
 	tap_eq(atkv_car_load(car, (uint8_t *)b.data, b.len, &err), ATKV_E_TRUNCATED, "section shorter than its CID");
-	tap_eq((long long)atkv_car_block_count(car), 0, "a failed load leaves no blocks");
+	tap_eq((long long)atkv_car_block_count(car), 0, "a failed load leaves no blocks, not even the good one before");
+	atkv_buf_reset(&b);
+	atkv_buf_reset(&h);
+
+	cb_head(&h, 5, 3);
+	cb_text(&h, "roots");
+	cb_head(&h, 4, 0);
+	cb_text(&h, "version");
+	cb_uint(&h, 1);
+	cb_text(&h, "version");
+	cb_uint(&h, 1);
+	cb_varint(&b, h.len);
+	cb_raw(&b, h.data, h.len);
+	tap_eq(atkv_car_load(car, (uint8_t *)b.data, b.len, &err), ATKV_E_CAR_HEADER, "header with version twice");
 
 	atkv_buf_free(&b);
 	atkv_buf_free(&h);

@@ -473,10 +473,33 @@ static void test_other_events(struct atkv_firehose *fh)
 	simple_frame(&f, 1, "#identity", no_did, 4);
 	tap_eq(decode(fh, &f, &ev), ATKV_E_FRAME, "#identity without did");
 
-	const char *neg_seq[] = {"did", DID, "seq", "x", "time", "t"};
+	const char *text_seq[] = {"did", DID, "seq", "x", "time", "t"};
+	atkv_buf_reset(&f);
+	simple_frame(&f, 1, "#identity", text_seq, 6);
+	tap_eq(decode(fh, &f, &ev), ATKV_E_FRAME, "#identity with a text seq");
+
+	const char *neg_seq[] = {"did", DID, "seq", "#0", "time", "t"};
 	atkv_buf_reset(&f);
 	simple_frame(&f, 1, "#identity", neg_seq, 6);
-	tap_eq(decode(fh, &f, &ev), ATKV_E_FRAME, "#identity with a text seq");
+	/* seq 0 → -1: the byte before the 7 bytes of "time": "t" that end the body. */
+	f.data[f.len - 8] = 0x20;
+	tap_eq(decode(fh, &f, &ev), ATKV_E_FRAME, "#identity with seq -1");
+
+	/* An ops array claiming far more ops than the frame could hold is refused up front. */
+	atkv_buf_reset(&f);
+	cb_head(&f, 5, 2);
+	cb_text(&f, "t");
+	cb_text(&f, "#commit");
+	cb_text(&f, "op");
+	cb_uint(&f, 1);
+	cb_head(&f, 5, 1);
+	cb_text(&f, "ops");
+	cb_head(&f, 4, 1000);
+	for (int i = 0; i < 1000; i++)
+		cb_head(&f, 5, 0);
+	struct atkv_err err = {0};
+	tap_ok(atkv_firehose_decode(fh, (uint8_t *)f.data, f.len, &ev, &err) == ATKV_E_TRUNCATED &&
+	       !strcmp(err.where, "commit ops"), "1000 ops in 1000 bytes is refused before decoding them");
 
 	atkv_buf_reset(&f);
 	simple_frame(&f, 1, NULL, info, 4);

@@ -19,6 +19,7 @@ static const struct {
 	{"did:web:example.com", 0x597866d5, '5', "did/3Aweb/3Aexample/2Ecom"},
 	{"did:plc:test11", 0x0878ab8d, '8', "did/3Aplc/3Atest11"},
 	{"", 0x00000000, '0', ""},
+	{"did:plc:6hpirtaa", 0x00000007, '0', "did/3Aplc/3A6hpirtaa"}, /* "7".padStart(2, "0") */
 };
 
 static void test_vectors(void)
@@ -88,6 +89,8 @@ static void test_build_parse(void)
 		"1.app.bsky.feed.like.did/3Aplc/3Al3rouwludahu3ui3bt66mfvj.",         /* empty rkey */
 		"1.app..feed.like.did/3Aplc/3Al3rouwludahu3ui3bt66mfvj.3k",           /* empty segment */
 		"1.app.bsky.feed.like.did/3Aplc/3Al3rouwludahu3ui3bt66mfvj./2E/2E",   /* rkey ".." */
+		"1.app/2Ebsky.feed.like.did/3Aplc/3Al3rouwludahu3ui3bt66mfvj.3k",     /* escaped dot in a token */
+		"1.app.bsky.feed.like.did/3Aplc/3Al3rouwludahu3ui3bt66mfvj./33k",     /* escaped plain byte */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		tap_eq(atkv_key_parse(bad[i], strlen(bad[i]), &k), ATKV_E_KEY, "reject key \"%s\"", bad[i]);

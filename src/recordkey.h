@@ -42,8 +42,8 @@ struct atkv_key {
 };
 
 /* Parses a key (without the "$KV.record." subject prefix). Returns 0, or ATKV_E_KEY when it is
- * not in the scheme: wrong shape or escapes, identifiers that are not valid, or a partition that
- * is not the DID's. *key is set only on success. */
+ * not exactly what atkv_key_build writes for its parts: wrong shape or escapes, identifiers that
+ * are not valid, a partition that is not the DID's. *key is set only on success. */
 int atkv_key_parse(const char *s, size_t n, struct atkv_key *key);
 
 #endif

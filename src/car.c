@@ -1,5 +1,6 @@
-/* car.c — the CAR v1 reader (see car.h). Blocks are found through an open-addressing table
- * rebuilt for every CAR in memory the reader keeps. Slots come from a keyed hash (SipHash, a
+/* car.c — the CAR v1 reader (see car.h). A firehose commit carries a handful of blocks, which
+ * a linear scan finds fastest; larger CARs get an open-addressing table, rebuilt for every CAR
+ * in memory the reader keeps. Slots come from a keyed hash (SipHash, a
  * random key per reader) of the whole CID: digests are chosen by whoever wrote the CAR, and a
  * table keyed by them could be flooded into one long probe chain. */
 #include "car.h"
@@ -12,6 +13,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Up to this many blocks, lookups scan the block array instead of building the table. */
+#define SCAN_MAX 16
 
 struct block {
 	struct atkv_cid cid;
@@ -93,12 +97,11 @@ static int parse_header(struct atkv_car *car, const uint8_t *p, size_t n, struct
 				return atkv_fail(err, ATKV_E_CAR_HEADER, it.offset, "car roots");
 			for (uint64_t i = 0; i < it.count; i++) {
 				struct atkv_cbor_item link;
-				size_t used;
 				if ((rc = atkv_cbor_next(&r, &link, err)))
 					return rc;
 				if (link.kind != ATKV_CBOR_LINK)
 					return atkv_fail(err, ATKV_E_CAR_HEADER, link.offset, "car roots");
-				atkv_cid_parse(link.p, link.n, &car->roots[i], &used, NULL);
+				car->roots[i] = link.cid;
 			}
 			car->n_roots = (size_t)it.count;
 			have_roots = true;
@@ -133,6 +136,8 @@ static int add_block(struct atkv_car *car, const struct block *b)
 
 static int build_index(struct atkv_car *car)
 {
+	if (car->n_blocks <= SCAN_MAX)
+		return 0;
 	size_t want = 16;
 	while (want < car->n_blocks * 2)
 		want *= 2;
@@ -231,8 +236,23 @@ fail:
 int atkv_car_get(const struct atkv_car *car, const uint8_t *cid, size_t cid_len,
                  const uint8_t **data, size_t *len)
 {
-	if (car->n_blocks == 0)
-		return ATKV_E_BLOCK_MISSING;
+	if (car->n_blocks <= SCAN_MAX) {
+		/* Same rule as the table: the first good block of a CID wins. */
+		const struct block *found = NULL;
+		for (size_t i = 0; i < car->n_blocks; i++) {
+			const struct block *b = &car->blocks[i];
+			if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0 &&
+			    (!found || (found->bad && !b->bad)))
+				found = b;
+		}
+		if (!found)
+			return ATKV_E_BLOCK_MISSING;
+		if (found->bad)
+			return ATKV_E_CID_MISMATCH;
+		*data = found->data;
+		*len = found->len;
+		return 0;
+	}
 	size_t mask = car->n_slots - 1;
 	size_t s = slot_of(car, cid, cid_len);
 	while (car->slots[s]) {

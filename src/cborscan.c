@@ -180,11 +180,10 @@ int atkv_cbor_next(struct atkv_cbor *r, struct atkv_cbor_item *it, struct atkv_e
 		r->off = start;
 		if (t.tag || t.kind != ATKV_CBOR_BYTES || t.n < 1 || t.p[0] != 0)
 			return atkv_fail(err, ATKV_E_CID, start, "cbor link");
-		struct atkv_cid cid;
 		size_t used;
 		/* atproto links are CIDv1 (data model spec); CIDv0 is only for parsing elsewhere. */
-		if (atkv_cid_parse(t.p + 1, t.n - 1, &cid, &used, NULL) || used != t.n - 1 ||
-		    cid.version != 1)
+		if (atkv_cid_parse(t.p + 1, t.n - 1, &it->cid, &used, NULL) || used != t.n - 1 ||
+		    it->cid.version != 1)
 			return atkv_fail(err, ATKV_E_CID, start, "cbor link");
 		it->kind = ATKV_CBOR_LINK;
 		it->p = t.p + 1;

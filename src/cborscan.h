@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cid.h"
 #include "err.h"
 
 /* Deepest nesting of arrays and maps accepted. Records in the wild nest a handful of levels;
@@ -34,6 +35,7 @@ struct atkv_cbor_item {
 	uint64_t count;      /* ARRAY: elements; MAP: pairs (never more than the bytes left) */
 	const uint8_t *p;    /* TEXT, BYTES: the content; LINK: the binary CID (no 0x00 prefix) */
 	size_t n;
+	struct atkv_cid cid; /* LINK: the CID, parsed (always version 1) */
 	size_t offset;       /* where the item starts in the input */
 };
 
@@ -69,11 +71,13 @@ static inline int atkv_cbor_key_cmp(const uint8_t *a, size_t an, const uint8_t *
 	return memcmp(a, b, an);
 }
 
-/* True when the TEXT item equals the NUL-terminated string s. */
-static inline bool atkv_cbor_text_is(const struct atkv_cbor_item *it, const char *s)
+/* True when the item is TEXT equal to s[0..n). */
+static inline bool atkv_cbor_text_eq(const struct atkv_cbor_item *it, const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	return it->kind == ATKV_CBOR_TEXT && it->n == n && memcmp(it->p, s, n) == 0;
 }
+
+/* True when the item is TEXT equal to the string literal lit. */
+#define atkv_cbor_text_is(it, lit) atkv_cbor_text_eq((it), "" lit, sizeof(lit) - 1)
 
 #endif

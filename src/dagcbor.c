@@ -78,17 +78,13 @@ static int put_int(struct atkv_buf *out, int64_t v)
 	return atkv_buf_append(out, d, (size_t)(e - d));
 }
 
-static int put_link(struct atkv_buf *out, const uint8_t *p, size_t n)
+static int put_link(struct atkv_buf *out, const struct atkv_cid *cid)
 {
-	struct atkv_cid cid;
-	size_t used;
-	int rc = atkv_cid_parse(p, n, &cid, &used, NULL);
+	int rc = atkv_buf_reserve(out, ATKV_CID_STR_MAX + 12);
 	if (rc)
 		return rc;
-	if ((rc = atkv_buf_reserve(out, ATKV_CID_STR_MAX + 12)))
-		return rc;
 	atkv_buf_puts(out, "{\"$link\":\"");
-	out->len += atkv_cid_format(&cid, out->data + out->len);
+	out->len += atkv_cid_format(cid, out->data + out->len);
 	return atkv_buf_puts(out, "\"}");
 }
 
@@ -109,7 +105,7 @@ static int put_scalar(struct atkv_buf *out, const struct atkv_cbor_item *it)
 	case ATKV_CBOR_INT: return put_int(out, it->i);
 	case ATKV_CBOR_TEXT: return put_string(out, it->p, it->n);
 	case ATKV_CBOR_BYTES: return put_bytes(out, it->p, it->n);
-	case ATKV_CBOR_LINK: return put_link(out, it->p, it->n);
+	case ATKV_CBOR_LINK: return put_link(out, &it->cid);
 	case ATKV_CBOR_BOOL: return it->i ? atkv_buf_puts(out, "true") : atkv_buf_puts(out, "false");
 	case ATKV_CBOR_NULL: return atkv_buf_puts(out, "null");
 	case ATKV_CBOR_ARRAY:

@@ -36,82 +36,88 @@ enum field_kind {
 
 struct field {
 	const char *name;
+	size_t name_n;
 	enum field_kind kind;
 	size_t offset;    /* of the target in struct atkv_event */
 	bool required;
 };
 
 #define EV(member) offsetof(struct atkv_event, member)
+#define FIELD(name, kind, member, required) {name, sizeof(name) - 1, kind, EV(member), required}
+#define END_FIELDS {NULL, 0, F_SEQ, 0, false}
 
 static const struct field commit_fields[] = {
-	{"seq", F_SEQ, EV(seq), true},
-	{"repo", F_DID, EV(did), true},
-	{"commit", F_LINK, EV(commit), true},
-	{"rev", F_TEXT, EV(rev), true},
-	{"since", F_TEXT_OR_NULL, EV(since), false},
-	{"blocks", F_BLOCKS, EV(blocks), true},
-	{"ops", F_OPS, EV(ops), true},
-	{"prevData", F_LINK_OR_NULL, EV(prev_data), false},
-	{"time", F_TEXT, EV(time), true},
-	{"tooBig", F_BOOL, EV(too_big), false},
-	{"rebase", F_BOOL, EV(rebase), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("seq", F_SEQ, seq, true),
+	FIELD("repo", F_DID, did, true),
+	FIELD("commit", F_LINK, commit, true),
+	FIELD("rev", F_TEXT, rev, true),
+	FIELD("since", F_TEXT_OR_NULL, since, false),
+	FIELD("blocks", F_BLOCKS, blocks, true),
+	FIELD("ops", F_OPS, ops, true),
+	FIELD("prevData", F_LINK_OR_NULL, prev_data, false),
+	FIELD("time", F_TEXT, time, true),
+	FIELD("tooBig", F_BOOL, too_big, false),
+	FIELD("rebase", F_BOOL, rebase, false),
+	END_FIELDS,
 };
 
 static const struct field sync_fields[] = {
-	{"seq", F_SEQ, EV(seq), true},
-	{"did", F_DID, EV(did), true},
-	{"blocks", F_BLOCKS, EV(blocks), true},
-	{"rev", F_TEXT, EV(rev), true},
-	{"time", F_TEXT, EV(time), true},
-	{NULL, F_SEQ, 0, false},
+	FIELD("seq", F_SEQ, seq, true),
+	FIELD("did", F_DID, did, true),
+	FIELD("blocks", F_BLOCKS, blocks, true),
+	FIELD("rev", F_TEXT, rev, true),
+	FIELD("time", F_TEXT, time, true),
+	END_FIELDS,
 };
 
 static const struct field identity_fields[] = {
-	{"seq", F_SEQ, EV(seq), true},
-	{"did", F_DID, EV(did), true},
-	{"time", F_TEXT, EV(time), true},
-	{"handle", F_TEXT_OR_NULL, EV(handle), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("seq", F_SEQ, seq, true),
+	FIELD("did", F_DID, did, true),
+	FIELD("time", F_TEXT, time, true),
+	FIELD("handle", F_TEXT_OR_NULL, handle, false),
+	END_FIELDS,
 };
 
 static const struct field account_fields[] = {
-	{"seq", F_SEQ, EV(seq), true},
-	{"did", F_DID, EV(did), true},
-	{"time", F_TEXT, EV(time), true},
-	{"active", F_BOOL, EV(active), true},
-	{"status", F_TEXT_OR_NULL, EV(status), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("seq", F_SEQ, seq, true),
+	FIELD("did", F_DID, did, true),
+	FIELD("time", F_TEXT, time, true),
+	FIELD("active", F_BOOL, active, true),
+	FIELD("status", F_TEXT_OR_NULL, status, false),
+	END_FIELDS,
 };
 
 static const struct field info_fields[] = {
-	{"name", F_TEXT, EV(name), true},
-	{"message", F_TEXT_OR_NULL, EV(message), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("name", F_TEXT, name, true),
+	FIELD("message", F_TEXT_OR_NULL, message, false),
+	END_FIELDS,
 };
 
 static const struct field error_fields[] = {
-	{"error", F_TEXT, EV(name), true},
-	{"message", F_TEXT_OR_NULL, EV(message), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("error", F_TEXT, name, true),
+	FIELD("message", F_TEXT_OR_NULL, message, false),
+	END_FIELDS,
 };
 
 /* Unknown message types still give their seq when they have one, so a cursor can pass them. */
 static const struct field unknown_fields[] = {
-	{"seq", F_SEQ, EV(seq), false},
-	{NULL, F_SEQ, 0, false},
+	FIELD("seq", F_SEQ, seq, false),
+	END_FIELDS,
 };
 
 static const struct {
 	const char *t;
+	size_t t_n;
 	enum atkv_event_type type;
 	const struct field *fields;
 } message_types[] = {
-	{"#commit", ATKV_EVENT_COMMIT, commit_fields},
-	{"#sync", ATKV_EVENT_SYNC, sync_fields},
-	{"#identity", ATKV_EVENT_IDENTITY, identity_fields},
-	{"#account", ATKV_EVENT_ACCOUNT, account_fields},
-	{"#info", ATKV_EVENT_INFO, info_fields},
+#define MESSAGE(t, type, fields) {t, sizeof(t) - 1, type, fields}
+	MESSAGE("#commit", ATKV_EVENT_COMMIT, commit_fields),
+	MESSAGE("#sync", ATKV_EVENT_SYNC, sync_fields),
+	MESSAGE("#identity", ATKV_EVENT_IDENTITY, identity_fields),
+	MESSAGE("#account", ATKV_EVENT_ACCOUNT, account_fields),
+	MESSAGE("#info", ATKV_EVENT_INFO, info_fields),
+#undef MESSAGE
 };
 
 const char *atkv_action_name(enum atkv_action a)
@@ -164,14 +170,10 @@ static struct atkv_str str_of(const struct atkv_cbor_item *it)
 	return (struct atkv_str){(const char *)it->p, it->n};
 }
 
-/* A link item as a parsed CID (already validated by the tokenizer); null gives an empty CID. */
+/* A link item's CID; null gives an empty CID (bytes NULL). */
 static struct atkv_cid cid_of(const struct atkv_cbor_item *it)
 {
-	struct atkv_cid cid = {0};
-	size_t used;
-	if (it->kind == ATKV_CBOR_LINK)
-		atkv_cid_parse(it->p, it->n, &cid, &used, NULL);
-	return cid;
+	return it->kind == ATKV_CBOR_LINK ? it->cid : (struct atkv_cid){0};
 }
 
 static int parse_action(const struct atkv_cbor_item *it, enum atkv_action *a)
@@ -342,7 +344,7 @@ static int parse_body(struct atkv_firehose *fh, struct atkv_cbor *r, const struc
 		if ((rc = expect(r, &key, ATKV_CBOR_TEXT, false, "frame body key", err)))
 			return rc;
 		size_t i = 0;
-		while (fields[i].name && !atkv_cbor_text_is(&key, fields[i].name))
+		while (fields[i].name && !atkv_cbor_text_eq(&key, fields[i].name, fields[i].name_n))
 			i++;
 		if (!fields[i].name) {
 			if ((rc = atkv_cbor_skip(r, err)))
@@ -412,7 +414,7 @@ int atkv_firehose_decode(struct atkv_firehose *fh, const uint8_t *frame, size_t 
 		fields = error_fields;
 	} else {
 		for (size_t i = 0; i < sizeof(message_types) / sizeof(message_types[0]); i++) {
-			if (fh->ev.t.n == strlen(message_types[i].t) &&
+			if (fh->ev.t.n == message_types[i].t_n &&
 			    memcmp(fh->ev.t.p, message_types[i].t, fh->ev.t.n) == 0) {
 				fh->ev.type = message_types[i].type;
 				fields = message_types[i].fields;

@@ -44,6 +44,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_KEY: return "not an atkv record key";
 	case ATKV_E_BUFFER: return "output buffer too small";
 	case ATKV_E_BASE64: return "invalid base64";
+	case ATKV_E_NATS: return "NATS operation failed";
 	}
 	return "unknown error";
 }

@@ -35,6 +35,7 @@ enum atkv_code {
 	ATKV_E_KEY = -25,           /* a KV key that is not in the atkv key scheme */
 	ATKV_E_BUFFER = -26,        /* the caller's output buffer is too small */
 	ATKV_E_BASE64 = -27,        /* text that is not base64 */
+	ATKV_E_NATS = -28,          /* NATS refused or failed an operation */
 };
 
 struct atkv_err {

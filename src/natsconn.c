@@ -1,0 +1,85 @@
+/* natsconn.c — NATS connection setup shared by atkv's programs (see natsconn.h). */
+#include "natsconn.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fail(natsStatus s, const char *what, char *why, size_t why_n)
+{
+	snprintf(why, why_n, "%s: %s (%s)", what, natsStatus_GetText(s), nats_GetLastError(NULL));
+	return -1;
+}
+
+/* Builds the options; the URL list is split on commas into the server list. */
+static natsStatus make_options(const struct atkv_nats_options *o, natsOptions **out, char *why,
+                               size_t why_n)
+{
+	natsOptions *opts = NULL;
+	natsStatus s = natsOptions_Create(&opts);
+	char list[2048];
+	const char *servers[32];
+	int n = 0;
+
+	if (s == NATS_OK) {
+		if (strlen(o->urls) >= sizeof(list)) {
+			snprintf(why, why_n, "--nats: the server list is longer than %zu bytes", sizeof(list) - 1);
+			natsOptions_Destroy(opts);
+			return NATS_INVALID_ARG;
+		}
+		strcpy(list, o->urls);
+		for (char *save = NULL, *u = strtok_r(list, ",", &save); u && n < 32; u = strtok_r(NULL, ",", &save))
+			servers[n++] = u;
+		s = natsOptions_SetServers(opts, servers, n);
+	}
+	if (s == NATS_OK && o->name)
+		s = natsOptions_SetName(opts, o->name);
+	/* A service keeps trying for as long as it runs; publishes wait in a bounded buffer. */
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(opts, 500);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectJitter(opts, 100, 1000);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(opts, false, NULL, NULL);
+	if (s == NATS_OK && o->creds)
+		s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
+	if (s == NATS_OK && (o->tls_ca || o->tls_cert))
+		s = natsOptions_SetSecure(opts, true);
+	if (s == NATS_OK && o->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(opts, o->tls_ca);
+	if (s == NATS_OK && o->tls_cert)
+		s = natsOptions_LoadCertificatesChain(opts, o->tls_cert, o->tls_key);
+	if (s != NATS_OK) {
+		if (!why[0])
+			fail(s, "NATS options (check --nats, --creds and the --tls-* files)", why, why_n);
+		natsOptions_Destroy(opts);
+		return s;
+	}
+	*out = opts;
+	return NATS_OK;
+}
+
+int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConnection **nc,
+                      char *why, size_t why_n)
+{
+	natsOptions *opts = NULL;
+	why[0] = '\0';
+	if (make_options(o, &opts, why, why_n) != NATS_OK)
+		return -1;
+	natsStatus s = NATS_NO_SERVER;
+	for (long waited = 0;; waited += 250) {
+		s = natsConnection_Connect(nc, opts);
+		if (s == NATS_OK || waited >= wait_ms || (s != NATS_NO_SERVER && s != NATS_TIMEOUT))
+			break;
+		nats_Sleep(250);
+	}
+	natsOptions_Destroy(opts);
+	if (s != NATS_OK) {
+		char what[256];
+		snprintf(what, sizeof(what), "cannot connect to NATS at %s", o->urls);
+		return fail(s, what, why, why_n);
+	}
+	return 0;
+}

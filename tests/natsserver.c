@@ -1,0 +1,140 @@
+/* natsserver.c — starting and stopping a test's own nats-server (see natsserver.h). The port
+ * comes from nats-server itself (-p -1 with --ports_file_dir), so no two tests race for one. */
+#define _DEFAULT_SOURCE
+#include "natsserver.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Reads the port from DIR/nats-server_PID.ports: {"nats":["nats://127.0.0.1:PORT"]}. */
+static int read_port(const struct nats_server *s)
+{
+	char path[512], buf[256];
+	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", s->dir, (int)s->pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *colon = strstr(buf, "127.0.0.1:");
+	return colon ? atoi(colon + 10) : 0;
+}
+
+static bool can_connect_soon(const struct nats_server *s)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/nats-server_%d.ports", s->dir, (int)s->pid);
+	return access(path, R_OK) == 0;
+}
+
+int nats_server_start(struct nats_server *s, int port)
+{
+	if (!s->dir[0]) {
+		snprintf(s->dir, sizeof(s->dir), "/tmp/atkv-test-nats.XXXXXX");
+		if (!mkdtemp(s->dir)) {
+			printf("# mkdtemp: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+	if (port == 0)
+		port = s->port;
+	char store[300], log[300], portarg[16];
+	snprintf(store, sizeof(store), "%s/store", s->dir);
+	snprintf(log, sizeof(log), "%s/server.log", s->dir);
+	snprintf(portarg, sizeof(portarg), "%d", port ? port : -1);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("nats-server", "nats-server", "-js", "-sd", store, "-a", "127.0.0.1", "-p", portarg,
+		       "--ports_file_dir", s->dir, (char *)NULL);
+		_exit(127);
+	}
+	s->pid = pid;
+	for (int i = 0; i < 500; i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			printf("# nats-server exited at start (see %s)\n", log);
+			s->pid = 0;
+			return -1;
+		}
+		if (can_connect_soon(s) && (s->port = read_port(s)) > 0) {
+			snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
+			return 0;
+		}
+		sleep_ms(10);
+	}
+	printf("# nats-server did not start in 5 s (see %s)\n", log);
+	nats_server_stop(s);
+	return -1;
+}
+
+void nats_server_signal(struct nats_server *s, int sig)
+{
+	if (s->pid > 0)
+		kill(s->pid, sig);
+}
+
+void nats_server_stop(struct nats_server *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGCONT);
+	kill(s->pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+			s->pid = 0;
+			break;
+		}
+		sleep_ms(10);
+	}
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+	}
+	/* The ports file names the old PID; a restart writes a new one. */
+	char path[512];
+	DIR *d = opendir(s->dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (strstr(e->d_name, ".ports")) {
+			snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
+			unlink(path);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+void nats_server_destroy(struct nats_server *s)
+{
+	nats_server_stop(s);
+	if (s->dir[0]) {
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->dir);
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", s->dir);
+		s->dir[0] = '\0';
+	}
+}

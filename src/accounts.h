@@ -1,0 +1,27 @@
+/* accounts.h — values of bucket `account` (DESIGN.md): {"did", "handle", "active", "status",
+ * "seq", "time"}, merged from #identity (handle) and #account (active, status) events; a field
+ * is absent while unknown. The last value written for each recent DID is cached (first in,
+ * first out), so a merge never reads a value still in flight; older ones are read from the
+ * bucket. */
+#ifndef ATKV_ACCOUNTS_H
+#define ATKV_ACCOUNTS_H
+
+#include <nats/nats.h>
+#include <stddef.h>
+
+#include "firehose.h"
+
+struct atkv_accounts;
+
+/* kv is bucket `account` (borrowed; may be NULL to never read it). capacity bounds the cache
+ * and must exceed the writes that can be in flight. Returns 0 or ATKV_E_NOMEM. */
+int atkv_accounts_new(kvStore *kv, size_t capacity, struct atkv_accounts **out);
+void atkv_accounts_free(struct atkv_accounts *a);
+
+/* The new value for the #identity or #account event ev, as compact JSON owned by a (valid until
+ * the next call). Returns 0, ATKV_E_FRAME when ev is another type, ATKV_E_NATS when reading the
+ * stored value failed (not when it is absent), or ATKV_E_NOMEM. */
+int atkv_accounts_update(struct atkv_accounts *a, const struct atkv_event *ev, const char **json,
+                         size_t *len);
+
+#endif

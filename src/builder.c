@@ -1,0 +1,397 @@
+/* builder.c — atkv-builder: the firehose → KV service (DESIGN.md). Glue around ingest.c: the
+ * relay connection and its reconnect policy, the cursor (read at start, saved every second and
+ * at shutdown, never past the writer's watermark), backpressure, rewinds after failed
+ * publishes, and what systemd hears. Everything runs on the libwebsockets loop's thread;
+ * nats.c's threads only wake it. */
+#include "accounts.h"
+#include "buckets.h"
+#include "config.h"
+#include "err.h"
+#include "ingest.h"
+#include "kvwriter.h"
+#include "log.h"
+#include "natsconn.h"
+#include "relay.h"
+#include "systemd.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROGRAM "atkv-builder"
+
+static const struct atkv_option options[] = {
+	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL"},
+	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay or PDS to read the firehose from", 0, 0, NULL},
+	{"cursor", ATKV_OPT_INT, "-1", "SEQ", "start after this seq instead of the stored cursor (-1: stored)", -1, INT64_MAX, NULL},
+	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them", 1, 5, NULL},
+	{"record-max-bytes", ATKV_OPT_INT, "-1", "BYTES", "size limit of bucket record (-1: none)", -1, INT64_MAX, NULL},
+	{"record-max-age", ATKV_OPT_INT, "0", "SECONDS", "age limit of records (0: none)", 0, INT64_MAX, NULL},
+	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL},
+	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL},
+	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL},
+	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL},
+	{"relay-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for a wss:// relay (default: the system's)", 0, 0, NULL},
+	{"max-inflight", ATKV_OPT_INT, "20000", "N", "KV writes awaiting acknowledgement before reading pauses", 1, 10000000, NULL},
+	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL},
+	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL},
+	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL},
+	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char summary[] =
+	"Reads com.atproto.sync.subscribeRepos from a relay and keeps the NATS key-value buckets\n"
+	"record, account and cursor up to date. The cursor (bucket cursor, key firehose) only ever\n"
+	"holds a seq whose events are all acknowledged by JetStream; a restart resumes there.\n"
+	"Memory is bounded by --max-message plus --max-inflight-bytes plus nats.c's reconnect\n"
+	"buffer: when NATS is slow or away, reading from the relay pauses.";
+
+/* Set by the signal handler, read by the loop's tick. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+enum state { DISCONNECTED, CONNECTING, CONNECTED };
+
+struct builder {
+	struct atkv_config *cfg;
+	natsConnection *nc;
+	jsCtx *js;                  /* for the cursor (synchronous, short timeout) */
+	kvStore *cursor_kv, *account_kv;
+	struct atkv_kvwriter *w;
+	struct atkv_accounts *acc;
+	struct atkv_ingest in;
+	struct atkv_relay *relay;
+	enum state state;
+	int64_t next_connect_ms, connected_at_ms;
+	int backoff_ms;
+	int64_t saved_cursor;
+	int64_t last_save_ms, last_status_ms, last_ack_ms;
+	uint64_t last_acked, last_frames, reconnects;
+	uint64_t watchdog_usec;
+	int64_t last_watchdog_ms;
+	bool rewinding, done;
+	int exit_code;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Capped exponential backoff with jitter: 0.5 s doubling to 30 s, each ±25 %. */
+static void schedule_reconnect(struct builder *b)
+{
+	int base = b->backoff_ms ? b->backoff_ms : 500;
+	int jitter = base / 4 ? rand() % (base / 2 + 1) - base / 4 : 0;
+	b->next_connect_ms = now_ms() + base + jitter;
+	b->backoff_ms = base * 2 > 30000 ? 30000 : base * 2;
+	b->state = DISCONNECTED;
+}
+
+/* From a nats.c thread: the writer has news for the loop. */
+static void wake_loop(void *relay) { atkv_relay_wake(relay); }
+
+static int load_cursor(struct builder *b, int64_t *cursor, char *why, size_t why_n)
+{
+	kvEntry *e = NULL;
+	natsStatus s = kvStore_Get(&e, b->cursor_kv, "firehose");
+	if (s == NATS_NOT_FOUND) {
+		*cursor = -1;
+		return 0;
+	}
+	if (s != NATS_OK) {
+		snprintf(why, why_n, "cannot read the cursor: %s", natsStatus_GetText(s));
+		return -1;
+	}
+	char *end;
+	const char *v = kvEntry_ValueString(e);
+	long long c = strtoll(v, &end, 10);
+	if (end == v || *end || c < 0) {
+		snprintf(why, why_n, "bucket cursor, key firehose holds \"%s\", not a seq; fix or delete it", v);
+		kvEntry_Destroy(e);
+		return -1;
+	}
+	kvEntry_Destroy(e);
+	*cursor = c;
+	return 0;
+}
+
+static void save_cursor(struct builder *b, int64_t now)
+{
+	int64_t wm = atkv_kvwriter_watermark(b->w);
+	b->last_save_ms = now;
+	if (wm <= b->saved_cursor || natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	char v[32];
+	snprintf(v, sizeof(v), "%lld", (long long)wm);
+	uint64_t rev;
+	natsStatus s = kvStore_PutString(&rev, b->cursor_kv, "firehose", v);
+	if (s == NATS_OK)
+		b->saved_cursor = wm;
+	else
+		atkv_log(ATKV_LOG_WARNING, "cannot save the cursor %s: %s", v, natsStatus_GetText(s));
+}
+
+static int on_frame(void *arg, const uint8_t *p, size_t n)
+{
+	struct builder *b = arg;
+	if (b->rewinding || stop_requested)
+		return 1;
+	int rc = atkv_ingest_frame(&b->in, p, n);
+	if (rc == ATKV_INGEST_RELAY_ERRORED)
+		return 1;
+	if (rc < 0) {
+		/* The writer failed: everything after the watermark is replayed once it settles. */
+		atkv_log(ATKV_LOG_WARNING, "KV write failed (%s); replaying from seq %lld", atkv_strerror(rc),
+		         (long long)atkv_kvwriter_watermark(b->w));
+		return 1;
+	}
+	if (atkv_kvwriter_full(b->w))
+		atkv_relay_pause(b->relay, true);
+	return 0;
+}
+
+static void on_connected(void *arg)
+{
+	struct builder *b = arg;
+	b->state = CONNECTED;
+	b->connected_at_ms = now_ms();
+	atkv_log(ATKV_LOG_INFO, "connected to %s", atkv_relay_url(b->relay));
+}
+
+static void on_closed(void *arg, const char *why)
+{
+	struct builder *b = arg;
+	/* A connection that lived and delivered is no reason to back off further. */
+	if (b->state == CONNECTED && now_ms() - b->connected_at_ms > 30000)
+		b->backoff_ms = 0;
+	if (!stop_requested)
+		atkv_log(ATKV_LOG_WARNING, "%s", why);
+	b->reconnects++;
+	schedule_reconnect(b);
+}
+
+static double lag_seconds(const char *t)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(t, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	           &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	/* Days since the epoch by the civil calendar, so no time zone is involved. */
+	int y = tm.tm_year + 1900, m = tm.tm_mon + 1;
+	y -= m <= 2;
+	long era = (y >= 0 ? y : y - 399) / 400;
+	long yoe = y - era * 400;
+	long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + tm.tm_mday - 1;
+	long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	long days = era * 146097 + doe - 719468;
+	double then = (double)days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+	return (double)time(NULL) - then;
+}
+
+static void report(struct builder *b, int64_t now)
+{
+	struct atkv_kvwriter_stats st;
+	atkv_kvwriter_stats(b->w, &st);
+	double secs = (double)(now - b->last_status_ms) / 1000.0;
+	double rate = secs > 0 ? (double)(b->in.st.frames - b->last_frames) / secs : 0;
+	b->last_frames = b->in.st.frames;
+	b->last_status_ms = now;
+	double lag = b->in.st.last_time[0] ? lag_seconds(b->in.st.last_time) : -1;
+	atkv_systemd_status("%s; %.0f events/s; seq %lld; cursor %lld; lag %.0f s; in flight %zu",
+	                    b->state == CONNECTED ? "streaming" : b->rewinding ? "replaying after a failed write"
+	                                                                   : "waiting to reconnect",
+	                    rate, (long long)b->in.st.last_seq, (long long)st.watermark, lag, st.inflight_msgs);
+	/* The pipeline is wedged when writes stay in flight with no acknowledgement for longer than
+	 * nats.c's own timeout could explain: then systemd must not hear from us. */
+	if (st.acked != b->last_acked || st.inflight_msgs == 0) {
+		b->last_acked = st.acked;
+		b->last_ack_ms = now;
+	}
+	int64_t limit = 2 * atkv_config_int(b->cfg, "ack-timeout") + 5000;
+	if (b->watchdog_usec && now - b->last_ack_ms < limit &&
+	    (uint64_t)(now - b->last_watchdog_ms) * 1000 >= b->watchdog_usec) {
+		atkv_systemd_watchdog();
+		b->last_watchdog_ms = now;
+	}
+}
+
+static void shutdown_now(struct builder *b)
+{
+	atkv_systemd_stopping();
+	atkv_log(ATKV_LOG_INFO, "stopping: draining writes in flight");
+	atkv_relay_close(b->relay);
+	if (!atkv_kvwriter_drain(b->w, 10000))
+		atkv_log(ATKV_LOG_WARNING, "writes still unacknowledged after 10 s; the cursor stays before them");
+	b->saved_cursor = b->saved_cursor < 0 ? -1 : b->saved_cursor;
+	save_cursor(b, now_ms());
+	atkv_log(ATKV_LOG_INFO, "stopped at cursor %lld", (long long)b->saved_cursor);
+	b->done = true;
+}
+
+static void on_tick(void *arg)
+{
+	struct builder *b = arg;
+	int64_t now = now_ms();
+	if (b->done)
+		return;
+	if (stop_requested) {
+		shutdown_now(b);
+		return;
+	}
+	char why[256];
+	if (atkv_kvwriter_failed(b->w, why, sizeof(why))) {
+		if (!b->rewinding)
+			atkv_log(ATKV_LOG_WARNING, "%s; pausing the firehose to replay from seq %lld", why,
+			         (long long)atkv_kvwriter_watermark(b->w));
+		b->rewinding = true;
+		atkv_relay_close(b->relay);
+	}
+	if (b->rewinding && !atkv_relay_is_open(b->relay) && atkv_kvwriter_drain(b->w, 0)) {
+		int64_t from = atkv_kvwriter_rewind(b->w);
+		b->in.st.last_seq = from;
+		b->rewinding = false;
+		atkv_log(ATKV_LOG_INFO, "writes settled; resuming after seq %lld", (long long)from);
+	}
+	if (atkv_relay_is_open(b->relay))
+		atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
+	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms &&
+	         natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+		int64_t cursor = atkv_kvwriter_watermark(b->w);
+		b->state = CONNECTING;
+		atkv_log(ATKV_LOG_INFO, "connecting to %s from cursor %lld", atkv_relay_url(b->relay), (long long)cursor);
+		atkv_relay_connect(b->relay, cursor);
+	}
+	if (now - b->last_save_ms >= 1000)
+		save_cursor(b, now);
+	if (now - b->last_status_ms >= 1000)
+		report(b, now);
+}
+
+static int setup(struct builder *b, char *why, size_t why_n)
+{
+	const struct atkv_config *c = b->cfg;
+	struct atkv_nats_options no = {
+		.urls = atkv_config_str(c, "nats"), .name = PROGRAM, .creds = atkv_config_str(c, "creds"),
+		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
+		.tls_key = atkv_config_str(c, "tls-key"),
+	};
+	if (atkv_nats_connect(&no, 10000, &b->nc, why, why_n))
+		return 1;
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = 2000;
+	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
+		snprintf(why, why_n, "cannot use JetStream on %s", no.urls);
+		return 1;
+	}
+	struct atkv_bucket_limits limits = {
+		.replicas = (int)atkv_config_int(c, "replicas"),
+		.record_max_bytes = atkv_config_int(c, "record-max-bytes"),
+		.record_max_age_s = atkv_config_int(c, "record-max-age"),
+	};
+	int rc = atkv_buckets_ensure(b->js, &limits, why, why_n);
+	if (rc == ATKV_BUCKETS_MISMATCH)
+		return 2;
+	if (rc)
+		return 1;
+	if (js_KeyValue(&b->cursor_kv, b->js, ATKV_BUCKET_CURSOR) != NATS_OK ||
+	    js_KeyValue(&b->account_kv, b->js, ATKV_BUCKET_ACCOUNT) != NATS_OK) {
+		snprintf(why, why_n, "cannot open the buckets cursor and account");
+		return 1;
+	}
+	int64_t cursor = atkv_config_int(c, "cursor");
+	if (cursor < 0 && load_cursor(b, &cursor, why, why_n))
+		return 1;
+	b->saved_cursor = cursor;
+	/* The relay first: the writer wakes its loop. */
+	struct atkv_relay_options ro = {
+		.url = atkv_config_str(c, "relay"), .max_message = (size_t)atkv_config_int(c, "max-message"),
+		.tick_ms = 100, .ca_file = atkv_config_str(c, "relay-ca"),
+	};
+	struct atkv_relay_handler h = {on_frame, on_connected, on_closed, on_tick, b};
+	if (atkv_relay_new(&ro, &h, &b->relay, why, why_n))
+		return 2;
+	struct atkv_kvwriter_options wo = {
+		.max_events = (size_t)atkv_config_int(c, "max-inflight"),
+		.max_msgs = (size_t)atkv_config_int(c, "max-inflight"),
+		.max_bytes = (size_t)atkv_config_int(c, "max-inflight-bytes"),
+		.ack_timeout_ms = atkv_config_int(c, "ack-timeout"),
+	};
+	if (atkv_kvwriter_new(b->nc, &wo, cursor, wake_loop, b->relay, &b->w) ||
+	    atkv_accounts_new(b->account_kv, 1 << 16, &b->acc) || atkv_ingest_init(&b->in, b->w, b->acc)) {
+		snprintf(why, why_n, "out of memory");
+		return 1;
+	}
+	b->in.st.last_seq = cursor;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct builder b = {.saved_cursor = -1};
+	char why[1024];
+	int rc = atkv_config_load(options, N_OPTIONS, 0, argc, argv, &b.cfg, why, sizeof(why));
+	if (rc == ATKV_CONFIG_HELP) {
+		atkv_config_help(stdout, PROGRAM " [OPTION...]", summary, options, N_OPTIONS);
+		return 0;
+	}
+	if (rc == ATKV_CONFIG_VERSION) {
+		printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", PROGRAM, why);
+		return 2;
+	}
+	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(b.cfg, "log-level")));
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int code = setup(&b, why, sizeof(why));
+	if (code)
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+	else {
+		b.watchdog_usec = atkv_systemd_watchdog_usec();
+		b.last_ack_ms = b.last_status_ms = b.last_save_ms = now_ms();
+		atkv_log(ATKV_LOG_INFO, "NATS %s ready; buckets verified; cursor %lld", atkv_config_str(b.cfg, "nats"),
+		         (long long)b.saved_cursor);
+		atkv_systemd_ready();
+		while (!b.done && atkv_relay_service(b.relay) >= 0)
+			;
+		code = b.exit_code;
+	}
+	atkv_relay_free(b.relay);
+	atkv_ingest_destroy(&b.in);
+	atkv_accounts_free(b.acc);
+	kvStore_Destroy(b.cursor_kv);
+	kvStore_Destroy(b.account_kv);
+	jsCtx_Destroy(b.js);
+	if (b.nc)
+		natsConnection_Close(b.nc);
+	atkv_kvwriter_free(b.w);
+	natsConnection_Destroy(b.nc);
+	nats_Close();
+	atkv_config_free(b.cfg);
+	return code;
+}

@@ -1,0 +1,189 @@
+/* ingest.c — firehose frames to KV writes (see ingest.h). */
+#include "ingest.h"
+#include "buckets.h"
+#include "err.h"
+#include "log.h"
+#include "recordkey.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const atkv_ingest_error_names[ATKV_INGEST_KINDS] = {
+	[ATKV_INGEST_MALFORMED] = "malformed_frame",
+	[ATKV_INGEST_CID_MISMATCH] = "cid_mismatch",
+	[ATKV_INGEST_BLOCK_MISSING] = "block_missing",
+	[ATKV_INGEST_BAD_RECORD] = "bad_record",
+	[ATKV_INGEST_TOO_LARGE] = "too_large",
+	[ATKV_INGEST_REPLAYED] = "replayed",
+	[ATKV_INGEST_RELAY_ERROR] = "relay_error",
+};
+
+int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atkv_accounts *acc)
+{
+	memset(in, 0, sizeof(*in));
+	in->w = w;
+	in->acc = acc;
+	in->st.last_seq = -1;
+	return (in->fh = atkv_firehose_new()) ? 0 : ATKV_E_NOMEM;
+}
+
+void atkv_ingest_destroy(struct atkv_ingest *in) { atkv_firehose_free(in->fh); }
+
+static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const struct atkv_event *ev,
+                 const struct atkv_op *op, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const struct atkv_event *ev,
+                 const struct atkv_op *op, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct atkv_log_at at = {.seq = ev ? ev->seq : -1, .kind = atkv_ingest_error_names[kind]};
+	if (ev && ev->did.p) {
+		at.did = ev->did.p;
+		at.did_n = (int)ev->did.n;
+	}
+	if (op) {
+		at.path = op->path.p;
+		at.path_n = (int)op->path.n;
+	}
+	in->st.errors[kind]++;
+	atkv_log_event(ATKV_LOG_WARNING, &at, "%s", msg);
+}
+
+static enum atkv_ingest_error record_error_kind(int rc)
+{
+	switch (rc) {
+	case ATKV_E_CID_MISMATCH: return ATKV_INGEST_CID_MISMATCH;
+	case ATKV_E_BLOCK_MISSING: return ATKV_INGEST_BLOCK_MISSING;
+	case ATKV_E_TOO_LARGE: return ATKV_INGEST_TOO_LARGE;
+	default: return ATKV_INGEST_BAD_RECORD;
+	}
+}
+
+static int write_op(struct atkv_ingest *in, const struct atkv_event *ev, size_t i)
+{
+	const struct atkv_op *op = &ev->ops[i];
+	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX], e[160];
+	struct atkv_write_meta meta = {.seq = ev->seq, .rev = ev->rev, .time = ev->time};
+	struct atkv_err err = {0};
+	int rc;
+
+	/* The decoder checked the DID, collection and rkey, so the key always builds. */
+	if (atkv_key_build(key, sizeof(key), ev->did.p, ev->did.n, op->collection.p, op->collection.n,
+	                   op->rkey.p, op->rkey.n) < 0) {
+		skip(in, ATKV_INGEST_BAD_RECORD, ev, op, "record key does not build");
+		return 0;
+	}
+	if (op->action == ATKV_ACTION_DELETE) {
+		rc = atkv_kvwriter_del(in->w, ATKV_BUCKET_RECORD, key, &meta);
+		if (rc == 0)
+			in->st.deletes++;
+		return rc;
+	}
+	const char *json;
+	size_t len;
+	if ((rc = atkv_firehose_record(in->fh, i, &json, &len, &err))) {
+		skip(in, record_error_kind(rc), ev, op, "record skipped: %s", atkv_err_format(&err, e, sizeof(e)));
+		return 0;
+	}
+	meta.cid = (struct atkv_str){cid, atkv_cid_format(&op->cid, cid)};
+	rc = atkv_kvwriter_put(in->w, ATKV_BUCKET_RECORD, key, json, len, &meta);
+	if (rc == ATKV_E_TOO_LARGE) {
+		skip(in, ATKV_INGEST_TOO_LARGE, ev, op, "record skipped: larger than the NATS max payload (%zu bytes)", len);
+		return 0;
+	}
+	if (rc == 0)
+		op->action == ATKV_ACTION_CREATE ? in->st.creates++ : in->st.updates++;
+	return rc;
+}
+
+static int write_account(struct atkv_ingest *in, const struct atkv_event *ev)
+{
+	char key[3 * ATKV_DID_MAX + 1];
+	const char *json;
+	size_t len;
+	int rc = atkv_accounts_update(in->acc, ev, &json, &len);
+	if (rc == ATKV_E_NATS) {
+		atkv_log(ATKV_LOG_WARNING, "cannot read bucket account to merge seq %lld", (long long)ev->seq);
+		return rc;
+	}
+	if (rc || atkv_key_escape(ev->did.p, ev->did.n, key, sizeof(key)) < 0)
+		return rc ? rc : ATKV_E_SYNTAX;
+	struct atkv_write_meta meta = {.seq = ev->seq, .time = ev->time};
+	return atkv_kvwriter_put(in->w, ATKV_BUCKET_ACCOUNT, key, json, len, &meta);
+}
+
+static int write_event(struct atkv_ingest *in, const struct atkv_event *ev)
+{
+	int rc = 0;
+	switch (ev->type) {
+	case ATKV_EVENT_COMMIT:
+		in->st.commits++;
+		for (size_t i = 0; i < ev->n_ops && rc == 0; i++)
+			rc = write_op(in, ev, i);
+		break;
+	case ATKV_EVENT_IDENTITY:
+	case ATKV_EVENT_ACCOUNT:
+		ev->type == ATKV_EVENT_IDENTITY ? in->st.identities++ : in->st.accounts++;
+		rc = write_account(in, ev);
+		break;
+	case ATKV_EVENT_SYNC:
+		/* The repo's state is asserted, not changed: verified sync resynchronizes here. */
+		in->st.syncs++;
+		break;
+	default:
+		in->st.unknown++;
+		atkv_log(ATKV_LOG_INFO, "event of unknown type %.*s at seq %lld skipped", (int)ev->t.n, ev->t.p,
+		         (long long)ev->seq);
+		break;
+	}
+	return rc;
+}
+
+int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
+{
+	const struct atkv_event *ev;
+	struct atkv_err err = {0};
+	char e[160];
+	in->st.frames++;
+	in->st.bytes += n;
+	if (atkv_firehose_decode(in->fh, frame, n, &ev, &err)) {
+		skip(in, ATKV_INGEST_MALFORMED, NULL, NULL, "frame skipped: %s", atkv_err_format(&err, e, sizeof(e)));
+		return 0;
+	}
+	if (ev->type == ATKV_EVENT_ERROR) {
+		in->st.errors[ATKV_INGEST_RELAY_ERROR]++;
+		snprintf(in->relay_error, sizeof(in->relay_error), "%.*s: %.*s", (int)ev->name.n, ev->name.p,
+		         ev->message.p ? (int)ev->message.n : 0, ev->message.p ? ev->message.p : "");
+		atkv_log(ATKV_LOG_ERROR, "relay error %s", in->relay_error);
+		return ATKV_INGEST_RELAY_ERRORED;
+	}
+	if (ev->type == ATKV_EVENT_INFO) {
+		in->st.infos++;
+		atkv_log(ATKV_LOG_WARNING, "relay info %.*s: %.*s", (int)ev->name.n, ev->name.p,
+		         ev->message.p ? (int)ev->message.n : 0, ev->message.p ? ev->message.p : "");
+		return 0;
+	}
+	if (ev->seq < 0) {
+		write_event(in, ev);
+		return 0;
+	}
+	int rc = atkv_kvwriter_begin(in->w, ev->seq);
+	if (rc == ATKV_E_FRAME) {
+		skip(in, ATKV_INGEST_REPLAYED, ev, NULL, "event skipped: seq not above the last one (%lld)",
+		     (long long)in->st.last_seq);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	rc = write_event(in, ev);
+	atkv_kvwriter_end(in->w);
+	in->st.last_seq = ev->seq;
+	if (ev->time.p)
+		snprintf(in->st.last_time, sizeof(in->st.last_time), "%.*s", (int)ev->time.n, ev->time.p);
+	return rc;
+}

@@ -1,0 +1,58 @@
+/* ingest.h — one firehose frame into KV writes: records of #commit ops into bucket `record`
+ * (put or delete, with the Atkv-* headers), #identity and #account into bucket `account`.
+ * Bad input is counted by kind, logged once with seq, DID and path, and skipped; it never
+ * stops the stream or writes a partial value. */
+#ifndef ATKV_INGEST_H
+#define ATKV_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accounts.h"
+#include "firehose.h"
+#include "kvwriter.h"
+
+enum atkv_ingest_error {
+	ATKV_INGEST_MALFORMED,      /* the frame does not decode */
+	ATKV_INGEST_CID_MISMATCH,   /* a record block whose hash is not its CID */
+	ATKV_INGEST_BLOCK_MISSING,  /* a record not in the commit's CAR */
+	ATKV_INGEST_BAD_RECORD,     /* a record that is not valid atproto data */
+	ATKV_INGEST_TOO_LARGE,      /* a value over the NATS max payload */
+	ATKV_INGEST_REPLAYED,       /* a seq not above the last one written */
+	ATKV_INGEST_RELAY_ERROR,    /* an error frame from the relay */
+	ATKV_INGEST_KINDS
+};
+
+/* The metric label of each kind, e.g. "cid_mismatch". */
+extern const char *const atkv_ingest_error_names[ATKV_INGEST_KINDS];
+
+struct atkv_ingest_stats {
+	uint64_t frames, bytes;
+	uint64_t commits, syncs, identities, accounts, infos, unknown;
+	uint64_t creates, updates, deletes;
+	uint64_t errors[ATKV_INGEST_KINDS];
+	int64_t last_seq;
+	char last_time[40];          /* the last event's time, as the relay wrote it */
+};
+
+struct atkv_ingest {
+	struct atkv_firehose *fh;
+	struct atkv_kvwriter *w;     /* borrowed */
+	struct atkv_accounts *acc;   /* borrowed */
+	struct atkv_ingest_stats st;
+	char relay_error[160];       /* the last error frame, "Name: message" */
+};
+
+/* Result of atkv_ingest_frame beside 0 (processed or skipped) and negative writer errors. */
+#define ATKV_INGEST_RELAY_ERRORED 1  /* the relay sent an error frame: reconnect with backoff */
+
+/* Initialises in with its decoder. Returns 0 or ATKV_E_NOMEM. */
+int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atkv_accounts *acc);
+void atkv_ingest_destroy(struct atkv_ingest *in);
+
+/* Processes one frame. Returns 0, ATKV_INGEST_RELAY_ERRORED, or a negative code when the writer
+ * refused a publish (ATKV_E_NATS, ATKV_E_NOMEM): the caller must stop and rewind. The caller
+ * checks atkv_kvwriter_full() before each frame. */
+int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n);
+
+#endif

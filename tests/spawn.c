@@ -1,0 +1,65 @@
+/* spawn.c — fork/exec/stop helpers for the integration tests (see spawn.h). */
+#define _DEFAULT_SOURCE
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+pid_t spawn(char *const argv[], char *const env_extra[], const char *log)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	for (int i = 0; env_extra && env_extra[i]; i++)
+		putenv(env_extra[i]);
+	execvp(argv[0], argv);
+	fprintf(stderr, "exec %s failed\n", argv[0]);
+	_exit(127);
+}
+
+bool spawn_running(pid_t pid, int *status)
+{
+	int st;
+	pid_t r = waitpid(pid, &st, WNOHANG);
+	if (r == pid) {
+		if (status)
+			*status = st;
+		return false;
+	}
+	return r == 0;
+}
+
+int spawn_stop(pid_t pid, int sig, int timeout_ms)
+{
+	int st;
+	if (pid <= 0)
+		return -1;
+	kill(pid, sig);
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}

@@ -1,0 +1,22 @@
+/* spawn.h — child processes for integration tests: started with extra environment and their
+ * output in a log file, stopped by PID with a deadline. */
+#ifndef ATKV_SPAWN_H
+#define ATKV_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Starts argv[0] (searched in PATH when it has no '/') with env_extra ("NAME=value" strings,
+ * NULL-terminated, may be NULL) added, stdout and stderr appended to log. Returns the PID or -1. */
+pid_t spawn(char *const argv[], char *const env_extra[], const char *log);
+
+/* Sends sig and waits up to timeout_ms for the child to exit. Returns its wait status, or -1
+ * when it did not exit in time (it is then killed with SIGKILL and reaped). */
+int spawn_stop(pid_t pid, int sig, int timeout_ms);
+
+/* True while the child runs (reaps it when it has exited; *status gets its wait status). */
+bool spawn_running(pid_t pid, int *status);
+
+void sleep_ms(int ms);
+
+#endif

@@ -1,0 +1,455 @@
+/* test-builder.c — atkv-builder end to end on real parts: a nats-server and the replay server
+ * (atkv-firehose-replay) serving the committed capture of the reference PDS. The store must end
+ * equal to what the reference libraries decoded (tests/data/firehose-expected.jsonl): every key,
+ * value and header of bucket record, deletes as KV deletes, bucket account, the cursor at the
+ * last seq; and so after a SIGTERM and restart, a kill -9 mid-stream, garbage frames, dropped
+ * connections and a stalled NATS. systemd's messages are read from a NOTIFY_SOCKET. */
+#define _DEFAULT_SOURCE
+#include "natsserver.h"
+#include "recordkey.h"
+#include "spawn.h"
+#include "tap.h"
+
+#include <jansson.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BUILDER "src/atkv-builder"
+#define REPLAY "src/atkv-firehose-replay"
+
+static struct nats_server server;
+static char tmp[64];
+static natsConnection *nc;
+static jsCtx *js;
+
+/* ---- the expected store, from the reference decoding ---- */
+
+struct expected {
+	json_t *records;    /* key → {"value": record, "cid": "..."} or null when deleted */
+	json_t *accounts;   /* escaped DID → value object */
+	int64_t last_seq;
+};
+
+static void expect_account(struct expected *e, json_t *header, json_t *body)
+{
+	const char *t = json_string_value(json_object_get(header, "t"));
+	if (!t || (strcmp(t, "#identity") && strcmp(t, "#account")))
+		return;
+	const char *did = json_string_value(json_object_get(body, "did"));
+	char key[3 * ATKV_DID_MAX + 1];
+	atkv_key_escape(did, strlen(did), key, sizeof(key));
+	json_t *v = json_object_get(e->accounts, key);
+	if (!v) {
+		v = json_pack("{s:s}", "did", did);
+		json_object_set_new(e->accounts, key, v);
+	}
+	const char *field = !strcmp(t, "#identity") ? "handle" : "status";
+	json_t *x = json_object_get(body, field);
+	if (x)
+		json_object_set(v, field, x);
+	else
+		json_object_del(v, field);
+	if (!strcmp(t, "#account"))
+		json_object_set(v, "active", json_object_get(body, "active"));
+	json_object_set(v, "seq", json_object_get(body, "seq"));
+	json_object_set(v, "time", json_object_get(body, "time"));
+}
+
+static void load_expected(struct expected *e)
+{
+	size_t n;
+	char *text = (char *)tap_read_file(tap_path("tests/data/firehose-expected.jsonl"), &n);
+	e->records = json_object();
+	e->accounts = json_object();
+	e->last_seq = -1;
+	for (char *line = text, *nl; line < text + n && (nl = strchr(line, '\n')); line = nl + 1) {
+		json_error_t jerr;
+		json_t *f = json_loadb(line, (size_t)(nl - line), 0, &jerr);
+		json_t *body = json_object_get(f, "body"), *seq = json_object_get(body, "seq");
+		if (json_is_integer(seq))
+			e->last_seq = json_integer_value(seq);
+		expect_account(e, json_object_get(f, "header"), body);
+		const char *repo = json_string_value(json_object_get(body, "repo"));
+		size_t i;
+		json_t *r;
+		json_array_foreach(json_object_get(f, "records"), i, r) {
+			const char *path = json_string_value(json_object_get(r, "path"));
+			const char *slash = strchr(path, '/');
+			char key[ATKV_KEY_MAX + 1];
+			atkv_key_build(key, sizeof(key), repo, strlen(repo), path, (size_t)(slash - path), slash + 1,
+			               strlen(slash + 1));
+			if (!strcmp(json_string_value(json_object_get(r, "action")), "delete"))
+				json_object_set_new(e->records, key, json_null());
+			else
+				json_object_set_new(e->records, key,
+				                    json_pack("{s:O,s:O}", "value", json_object_get(r, "record"), "cid",
+				                              json_object_get(r, "cid")));
+		}
+		json_decref(f);
+	}
+	free(text);
+}
+
+/* ---- reading the store ---- */
+
+static natsMsg *last_msg(const char *bucket, const char *key)
+{
+	char stream[64], subject[ATKV_KEY_MAX + 64];
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	snprintf(stream, sizeof(stream), "KV_%s", bucket);
+	snprintf(subject, sizeof(subject), "$KV.%s.%s", bucket, key);
+	js_GetLastMsg(&m, js, stream, subject, NULL, &jerr);
+	return m;
+}
+
+static int64_t stored_cursor(void)
+{
+	natsMsg *m = last_msg("cursor", "firehose");
+	int64_t c = -1;
+	if (m) {
+		char v[32];
+		snprintf(v, sizeof(v), "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
+		c = strtoll(v, NULL, 10);
+		natsMsg_Destroy(m);
+	}
+	return c;
+}
+
+static bool wait_cursor(int64_t want, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		if (stored_cursor() == want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+/* Compares bucket record with e; returns the number of differences, noting the first few. */
+static int compare_records(const struct expected *e)
+{
+	int bad = 0;
+	const char *key;
+	json_t *want;
+	json_object_foreach(e->records, key, want) {
+		natsMsg *m = last_msg("record", key);
+		const char *op = NULL, *cid = NULL;
+		if (m) {
+			natsMsgHeader_Get(m, "KV-Operation", &op);
+			natsMsgHeader_Get(m, "Atkv-Cid", &cid);
+		}
+		bool ok;
+		if (json_is_null(want)) {
+			ok = m && op && !strcmp(op, "DEL") && natsMsg_GetDataLength(m) == 0;
+		} else {
+			json_error_t jerr;
+			json_t *got = m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
+			ok = got && !op && json_equal(got, json_object_get(want, "value")) && cid &&
+			     !strcmp(cid, json_string_value(json_object_get(want, "cid")));
+			json_decref(got);
+		}
+		if (!ok && bad++ < 5)
+			tap_note("record %s differs from the reference", key);
+		natsMsg_Destroy(m);
+	}
+	/* Nothing beyond what is expected. */
+	kvStore *kv = NULL;
+	kvKeysList keys = {0};
+	if (js_KeyValue(&kv, js, "record") == NATS_OK && kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
+		for (int i = 0; i < keys.Count; i++) {
+			json_t *w = json_object_get(e->records, keys.Keys[i]);
+			if (!w || json_is_null(w)) {
+				if (bad++ < 5)
+					tap_note("unexpected live key %s", keys.Keys[i]);
+			}
+		}
+		kvKeysList_Destroy(&keys);
+	}
+	kvStore_Destroy(kv);
+	return bad;
+}
+
+static int compare_accounts(const struct expected *e)
+{
+	int bad = 0;
+	const char *key;
+	json_t *want;
+	json_object_foreach(e->accounts, key, want) {
+		natsMsg *m = last_msg("account", key);
+		json_error_t jerr;
+		json_t *got = m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
+		if (!got || !json_equal(got, want)) {
+			if (bad++ < 3) {
+				char *g = got ? json_dumps(got, JSON_COMPACT) : NULL, *w = json_dumps(want, JSON_COMPACT);
+				tap_note("account %s: got %s, want %s", key, g ? g : "nothing", w);
+				free(g);
+				free(w);
+			}
+		}
+		json_decref(got);
+		natsMsg_Destroy(m);
+	}
+	return bad;
+}
+
+static uint64_t stream_msgs(const char *stream)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	uint64_t n = 0;
+	if (js_GetStreamInfo(&si, js, stream, NULL, &jerr) == NATS_OK) {
+		n = si->State.Msgs;
+		jsStreamInfo_Destroy(si);
+	}
+	return n;
+}
+
+static void reset_store(void)
+{
+	js_DeleteKeyValue(js, "record");
+	js_DeleteKeyValue(js, "account");
+	js_DeleteKeyValue(js, "cursor");
+}
+
+/* ---- the processes ---- */
+
+static pid_t replay_pid;
+static int replay_port;
+
+static bool start_replay(const char *extra1, const char *extra2)
+{
+	char portfile[128], log[128];
+	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
+	snprintf(log, sizeof(log), "%s/replay.log", tmp);
+	unlink(portfile);
+	char *argv[] = {REPLAY, (char *)tap_path("tests/data/firehose-capture.bin"), "--listen", "127.0.0.1:0",
+	                "--port-file", portfile, (char *)extra1, (char *)extra2, NULL};
+	if (!extra1)
+		argv[6] = NULL;
+	replay_pid = spawn(argv, NULL, log);
+	for (int t = 0; t < 5000; t += 20) {
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &replay_port);
+			fclose(f);
+			if (ok == 1)
+				return true;
+		}
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static void stop_replay(void)
+{
+	spawn_stop(replay_pid, SIGTERM, 5000);
+	replay_pid = 0;
+}
+
+static int notify_fd = -1;
+static char notify_path[128];
+
+static pid_t start_builder(const char *extra)
+{
+	static char relay[64], nats[64], env_notify[160];
+	static char *env[] = {env_notify, "WATCHDOG_USEC=2000000", NULL};
+	char log[128];
+	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
+	snprintf(nats, sizeof(nats), "%s", server.url);
+	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
+	snprintf(log, sizeof(log), "%s/builder.log", tmp);
+	char *argv[] = {BUILDER, "--nats", nats, "--relay", relay, "--ack-timeout", "1000",
+	                "--config", "/dev/null", (char *)extra, NULL};
+	return spawn(argv, env, log);
+}
+
+/* The notify socket is read all the time, as systemd does: its queue is short
+ * (net.unix.max_dgram_qlen, often 10) and a full one blocks the sender. */
+static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
+static char notify_text[1 << 16];
+
+static void *notify_reader(void *arg)
+{
+	char d[1024];
+	ssize_t got;
+	(void)arg;
+	while ((got = recv(notify_fd, d, sizeof(d) - 1, 0)) > 0) {
+		d[got] = '\0';
+		pthread_mutex_lock(&notify_mu);
+		size_t len = strlen(notify_text);
+		/* Keep the newest messages when the buffer fills. */
+		if (len + (size_t)got + 2 > sizeof(notify_text))
+			len = 0;
+		snprintf(notify_text + len, sizeof(notify_text) - len, "%s\n", d);
+		pthread_mutex_unlock(&notify_mu);
+	}
+	return NULL;
+}
+
+/* Moves what the builder told systemd since the last call into buf. */
+static void read_notify(char *buf, size_t n)
+{
+	pthread_mutex_lock(&notify_mu);
+	snprintf(buf, n, "%s", notify_text);
+	notify_text[0] = '\0';
+	pthread_mutex_unlock(&notify_mu);
+}
+
+static int count_in_log(const char *needle)
+{
+	char path[128];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/builder.log", tmp);
+	char *text = (char *)tap_read_file(path, &n);
+	int count = 0;
+	for (char *p = text; (p = strstr(p, needle)); p++)
+		count++;
+	free(text);
+	return count;
+}
+
+int main(void)
+{
+	struct expected e;
+	load_expected(&e);
+	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-builder.XXXXXX");
+	if (!mkdtemp(tmp) || nats_server_start(&server, 0)) {
+		printf("Bail out! cannot set up nats-server\n");
+		return 1;
+	}
+	natsConnection_ConnectTo(&nc, server.url);
+	natsConnection_JetStream(&js, nc, NULL);
+
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(notify_path, sizeof(notify_path), "%s/notify", tmp);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify_path);
+	notify_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		printf("Bail out! cannot bind the notify socket\n");
+		return 1;
+	}
+	pthread_t reader;
+	pthread_create(&reader, NULL, notify_reader, NULL);
+	pthread_detach(reader);
+	tap_note("expecting %zu record keys, %zu accounts, last seq %lld", json_object_size(e.records),
+	         json_object_size(e.accounts), (long long)e.last_seq);
+
+	/* 1. The whole capture; systemd hears READY, STATUS and WATCHDOG. */
+	bool listening = start_replay(NULL, NULL);
+	tap_ok(listening, "replay server listening on port %d", replay_port);
+	pid_t b = start_builder(NULL);
+	tap_ok(wait_cursor(e.last_seq, 30000), "the cursor reaches the last seq %lld", (long long)e.last_seq);
+	tap_eq(compare_records(&e), 0, "bucket record equals the reference decoding");
+	tap_eq(compare_accounts(&e), 0, "bucket account holds the merged identity and account events");
+	sleep_ms(2500);
+	static char said[1 << 16];
+	read_notify(said, sizeof(said));
+	tap_ok(strstr(said, "READY=1") != NULL, "READY=1 sent");
+	tap_ok(strstr(said, "STATUS=streaming") != NULL && strstr(said, "events/s"), "STATUS= lines with figures");
+	tap_ok(strstr(said, "WATCHDOG=1") != NULL, "watchdog pinged while healthy");
+	int st = spawn_stop(b, SIGTERM, 10000);
+	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
+	read_notify(said, sizeof(said));
+	tap_ok(strstr(said, "STOPPING=1") != NULL, "STOPPING=1 sent");
+	tap_eq(stored_cursor(), e.last_seq, "the cursor is saved at shutdown");
+
+	/* 2. A restart resumes at the cursor and writes nothing again. */
+	uint64_t before = stream_msgs("KV_record");
+	b = start_builder(NULL);
+	sleep_ms(2000);
+	tap_eq((long long)stream_msgs("KV_record"), (long long)before, "a restart at the cursor rewrites nothing");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 3. kill -9 in the middle of a slow replay, then a restart: the store ends complete. */
+	reset_store();
+	stop_replay();
+	start_replay("--rate", "60");
+	b = start_builder(NULL);
+	for (int t = 0; t < 20000 && stored_cursor() < 40; t += 50)
+		sleep_ms(50);
+	int64_t at_kill = stored_cursor();
+	spawn_stop(b, SIGKILL, 5000);
+	tap_ok(at_kill >= 40 && at_kill < e.last_seq, "killed with -9 at cursor %lld", (long long)at_kill);
+	b = start_builder(NULL);
+	tap_ok(wait_cursor(e.last_seq, 30000), "after the restart the cursor reaches the last seq");
+	tap_eq(compare_records(&e), 0, "and bucket record equals the reference");
+	tap_eq(compare_accounts(&e), 0, "and bucket account too");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 4. Garbage frames and dropped connections: skipped, counted, the rest lands. */
+	reset_store();
+	stop_replay();
+	start_replay("--garbage-every", "10");
+	b = start_builder("--log-level=info");
+	tap_ok(wait_cursor(e.last_seq, 30000), "with garbage every 10 frames the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+	tap_ok(count_in_log("kind=malformed_frame") >= 10, "malformed frames logged with their kind (%d)",
+	       count_in_log("kind=malformed_frame"));
+	spawn_stop(b, SIGTERM, 10000);
+
+	reset_store();
+	stop_replay();
+	start_replay("--close-after", "25");
+	b = start_builder(NULL);
+	tap_ok(wait_cursor(e.last_seq, 60000), "with the connection dropped every 25 frames the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 5. NATS stalled longer than the ack timeout, then resumed. */
+	reset_store();
+	stop_replay();
+	start_replay("--rate", "100");
+	b = start_builder(NULL);
+	for (int t = 0; t < 20000 && stored_cursor() < 20; t += 50)
+		sleep_ms(50);
+	nats_server_signal(&server, SIGSTOP);
+	sleep_ms(3000);
+	nats_server_signal(&server, SIGCONT);
+	tap_ok(spawn_running(b, NULL), "the builder survives a 3 s stall of NATS (ack timeout 1 s)");
+	tap_ok(wait_cursor(e.last_seq, 60000), "after the stall the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+
+	/* 6. NATS stopped and restarted under the builder. */
+	reset_store();
+	nats_server_stop(&server);
+	sleep_ms(1000);
+	nats_server_start(&server, server.port);
+	tap_ok(spawn_running(b, NULL), "the builder survives NATS going away");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 7. A bad configuration exits 2. */
+	char *argv[] = {BUILDER, "--replicas", "0", NULL};
+	char log[128];
+	snprintf(log, sizeof(log), "%s/bad.log", tmp);
+	pid_t bad = spawn(argv, NULL, log);
+	st = -1;
+	for (int t = 0; t < 5000 && spawn_running(bad, &st); t += 20)
+		sleep_ms(20);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 2, "a bad option exits 2");
+
+	stop_replay();
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	nats_server_destroy(&server);
+	nats_Close();
+	shutdown(notify_fd, SHUT_RDWR);
+	close(notify_fd);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (getenv("ATKV_TEST_KEEP"))
+		tap_note("logs kept in %s", tmp);
+	else if (system(cmd) != 0)
+		tap_note("could not remove %s", tmp);
+	json_decref(e.records);
+	json_decref(e.accounts);
+	return tap_done();
+}

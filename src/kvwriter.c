@@ -117,9 +117,11 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		fail_locked(w, "publish not acknowledged",
 		            pae && pae->ErrText ? pae->ErrText : pae ? natsStatus_GetText(pae->Err) : "unknown");
 	}
-	/* Wake the writer's thread only when it has something to do: a cursor to save, room to
-	 * read again, a failure to handle. */
-	bool wake = advance(w) || !pa || (was_full && !is_full(w));
+	/* Wake the writer's thread only when it must act now: room to read again, or a failure.
+	 * A moved watermark waits for its periodic tick; waking it per acknowledgement would cost
+	 * a pipe write and a context switch for every record. */
+	advance(w);
+	bool wake = !pa || (was_full && !is_full(w));
 	if (w->inflight_msgs == 0)
 		pthread_cond_broadcast(&w->settled);
 	pthread_mutex_unlock(&w->mu);

@@ -40,8 +40,8 @@ struct atkv_kvwriter_stats {
 struct atkv_kvwriter;
 
 /* A writer publishing on nc through a JetStream context of its own, starting from watermark
- * (the stored cursor). wakeup(arg) is called from a nats.c thread when the watermark moves,
- * room frees up, or a publish fails; it must be safe to call from any thread (e.g.
+ * (the stored cursor). wakeup(arg) is called from a nats.c thread when room frees up after
+ * full() or a publish fails; it must be safe to call from any thread (e.g.
  * lws_cancel_service). Returns 0, ATKV_E_NOMEM or ATKV_E_NATS. Free *out with
  * atkv_kvwriter_free once nothing is in flight (drain) or the connection is closed. */
 int atkv_kvwriter_new(natsConnection *nc, const struct atkv_kvwriter_options *o, int64_t watermark,

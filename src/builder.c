@@ -10,6 +10,7 @@
 #include "ingest.h"
 #include "kvwriter.h"
 #include "log.h"
+#include "metrics.h"
 #include "natsconn.h"
 #include "relay.h"
 #include "systemd.h"
@@ -39,6 +40,7 @@ static const struct atkv_option options[] = {
 	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL},
 	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL},
 	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL},
+	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics", 0, 0, NULL},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -70,6 +72,7 @@ struct builder {
 	struct atkv_accounts *acc;
 	struct atkv_ingest in;
 	struct atkv_relay *relay;
+	struct atkv_metrics *metrics;
 	enum state state;
 	int64_t next_connect_ms, connected_at_ms;
 	int backoff_ms;
@@ -230,6 +233,48 @@ static void report(struct builder *b, int64_t now)
 	}
 }
 
+static void render_metrics(void *arg, struct atkv_buf *out)
+{
+	struct builder *b = arg;
+	const struct atkv_ingest_stats *s = &b->in.st;
+	struct atkv_kvwriter_stats w;
+	char labels[64];
+	atkv_kvwriter_stats(b->w, &w);
+	atkv_metrics_add(out, "atkv_builder_frames_total", "counter", "Firehose messages received.", NULL, (double)s->frames);
+	atkv_metrics_add(out, "atkv_builder_bytes_total", "counter", "Bytes of firehose messages received.", NULL, (double)s->bytes);
+	static const char *const types[] = {"commit", "sync", "identity", "account", "info", "unknown"};
+	const uint64_t counts[] = {s->commits, s->syncs, s->identities, s->accounts, s->infos, s->unknown};
+	for (size_t i = 0; i < 6; i++) {
+		snprintf(labels, sizeof(labels), "type=\"%s\"", types[i]);
+		atkv_metrics_add(out, "atkv_builder_events_total", "counter", i ? NULL : "Events received, by type.",
+		                 labels, (double)counts[i]);
+	}
+	static const char *const actions[] = {"create", "update", "delete"};
+	const uint64_t ops[] = {s->creates, s->updates, s->deletes};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(labels, sizeof(labels), "action=\"%s\"", actions[i]);
+		atkv_metrics_add(out, "atkv_builder_ops_total", "counter", i ? NULL : "Record operations written, by action.",
+		                 labels, (double)ops[i]);
+	}
+	for (size_t i = 0; i < ATKV_INGEST_KINDS; i++) {
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", atkv_ingest_error_names[i]);
+		atkv_metrics_add(out, "atkv_builder_errors_total", "counter", i ? NULL : "Input skipped, by kind.", labels,
+		                 (double)s->errors[i]);
+	}
+	atkv_metrics_add(out, "atkv_builder_writes_in_flight", "gauge", "KV writes awaiting acknowledgement.", NULL,
+	                 (double)w.inflight_msgs);
+	atkv_metrics_add(out, "atkv_builder_writes_total", "counter", "KV writes published.", NULL, (double)w.published);
+	atkv_metrics_add(out, "atkv_builder_write_failures_total", "counter", "KV writes failed (then replayed).", NULL,
+	                 (double)w.failed);
+	atkv_metrics_add(out, "atkv_builder_seq", "gauge", "Seq of the last event received.", NULL, (double)s->last_seq);
+	atkv_metrics_add(out, "atkv_builder_cursor", "gauge", "Seq up to which every write is acknowledged.", NULL,
+	                 (double)w.watermark);
+	atkv_metrics_add(out, "atkv_builder_lag_seconds", "gauge", "Age of the last event received.", NULL,
+	                 s->last_time[0] ? lag_seconds(s->last_time) : 0);
+	atkv_metrics_add(out, "atkv_builder_reconnects_total", "counter", "Connections to the relay that ended.", NULL,
+	                 (double)b->reconnects);
+}
+
 static void shutdown_now(struct builder *b)
 {
 	atkv_systemd_stopping();
@@ -338,6 +383,9 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		return 1;
 	}
 	b->in.st.last_seq = cursor;
+	const char *metrics = atkv_config_str(c, "metrics");
+	if (metrics && atkv_metrics_start(atkv_relay_context(b->relay), metrics, render_metrics, b, &b->metrics, why, why_n))
+		return 2;
 	return 0;
 }
 
@@ -382,6 +430,7 @@ int main(int argc, char **argv)
 		code = b.exit_code;
 	}
 	atkv_relay_free(b.relay);
+	atkv_metrics_free(b.metrics);
 	atkv_ingest_destroy(&b.in);
 	atkv_accounts_free(b.acc);
 	kvStore_Destroy(b.cursor_kv);

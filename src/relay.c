@@ -241,3 +241,4 @@ void atkv_relay_wake(struct atkv_relay *r) { lws_cancel_service(r->ctx); }
 int atkv_relay_service(struct atkv_relay *r) { return lws_service(r->ctx, 0); }
 
 const char *atkv_relay_url(const struct atkv_relay *r) { return r->url; }
+struct lws_context *atkv_relay_context(struct atkv_relay *r) { return r->ctx; }

@@ -51,5 +51,7 @@ void atkv_relay_wake(struct atkv_relay *r);
 int atkv_relay_service(struct atkv_relay *r);
 /* The URL actually used, with the path, for logs. */
 const char *atkv_relay_url(const struct atkv_relay *r);
+/* The libwebsockets context, for other endpoints on the same loop (metrics). */
+struct lws_context *atkv_relay_context(struct atkv_relay *r);
 
 #endif

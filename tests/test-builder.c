@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -304,6 +306,43 @@ static void read_notify(char *buf, size_t n)
 	pthread_mutex_unlock(&notify_mu);
 }
 
+/* A free loopback port (bound and released: the builder binds it right after). */
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t n = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) && !getsockname(fd, (struct sockaddr *)&a, &n))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* GET http://127.0.0.1:port/path; the whole response into buf. */
+static void http_get(int port, const char *path, char *buf, size_t n)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t got = 0;
+	buf[0] = '\0';
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	char req[256];
+	int rl = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	if (write(fd, req, (size_t)rl) == rl) {
+		ssize_t r;
+		while (got + 1 < n && (r = read(fd, buf + got, n - got - 1)) > 0)
+			got += (size_t)r;
+	}
+	buf[got] = '\0';
+	close(fd);
+}
+
 static int count_in_log(const char *needle)
 {
 	char path[128];
@@ -346,8 +385,20 @@ int main(void)
 	/* 1. The whole capture; systemd hears READY, STATUS and WATCHDOG. */
 	bool listening = start_replay(NULL, NULL);
 	tap_ok(listening, "replay server listening on port %d", replay_port);
-	pid_t b = start_builder(NULL);
+	int mport = free_port();
+	char metrics_flag[64];
+	snprintf(metrics_flag, sizeof(metrics_flag), "--metrics=127.0.0.1:%d", mport);
+	pid_t b = start_builder(metrics_flag);
 	tap_ok(wait_cursor(e.last_seq, 30000), "the cursor reaches the last seq %lld", (long long)e.last_seq);
+	static char page[65536];
+	char want[64];
+	snprintf(want, sizeof(want), "\natkv_builder_cursor %lld\n", (long long)e.last_seq);
+	http_get(mport, "/metrics", page, sizeof(page));
+	tap_ok(strstr(page, "200 OK") && strstr(page, want) && strstr(page, "atkv_builder_ops_total{action=\"create\"}") &&
+	       strstr(page, "# TYPE atkv_builder_frames_total counter"),
+	       "GET /metrics: Prometheus text with the cursor at %lld", (long long)e.last_seq);
+	http_get(mport, "/other", page, sizeof(page));
+	tap_ok(strstr(page, "404") != NULL, "other paths: 404");
 	tap_eq(compare_records(&e), 0, "bucket record equals the reference decoding");
 	tap_eq(compare_accounts(&e), 0, "bucket account holds the merged identity and account events");
 	sleep_ms(2500);

@@ -469,13 +469,27 @@ int main(void)
 	tap_ok(wait_cursor(e.last_seq, 60000), "after the stall the cursor reaches the end");
 	tap_eq(compare_records(&e), 0, "and the store is exact");
 
-	/* 6. NATS stopped and restarted under the builder. */
-	reset_store();
-	nats_server_stop(&server);
-	sleep_ms(1000);
-	nats_server_start(&server, server.port);
-	tap_ok(spawn_running(b, NULL), "the builder survives NATS going away");
 	spawn_stop(b, SIGTERM, 10000);
+
+	/* 6. NATS stopped in the middle of the stream and started again: nothing is lost. */
+	reset_store();
+	stop_replay();
+	start_replay("--rate", "100");
+	b = start_builder(NULL);
+	for (int t = 0; t < 20000 && stored_cursor() < 30; t += 50)
+		sleep_ms(50);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	nats_server_stop(&server);
+	sleep_ms(2000);
+	tap_ok(spawn_running(b, NULL), "the builder survives NATS going away");
+	tap_ok(nats_server_start(&server, server.port) == 0, "NATS back on port %d", server.port);
+	natsConnection_ConnectTo(&nc, server.url);
+	natsConnection_JetStream(&js, nc, NULL);
+	tap_ok(wait_cursor(e.last_seq, 60000), "after NATS returns the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+	st = spawn_stop(b, SIGTERM, 10000);
+	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "and it still stops cleanly");
 
 	/* 7. A bad configuration exits 2. */
 	char *argv[] = {BUILDER, "--replicas", "0", NULL};

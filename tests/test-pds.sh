@@ -1,0 +1,264 @@
+#!/bin/bash
+# End-to-end TAP test: atkv-builder against the reference PDS.
+#
+# Starts a private nats-server and the reference PDS (@atproto/dev-env, via
+# tests/reference/pds-e2e.js), starts src/atkv-builder on that PDS's firehose
+# before any activity, lets pds-e2e.js create accounts and records, waits for
+# the builder's cursor to reach the PDS's last seq, then compares every record
+# of the PDS with the KV bucket `record` (pds-e2e.js prints those TAP lines,
+# renumbered here). Finally stops the builder with SIGTERM (it must exit 0).
+# Runs from the build directory with $srcdir set, as `make check` does.
+# Everything runs on loopback; every wait is bounded; every failed step is a
+# `not ok` line.
+#
+# Needs node (18 or 20), npm (only when tests/reference/node_modules is
+# missing: `npm ci` then downloads the pinned packages) and nats-server.
+# ATKV_SKIP_PDS_TEST=1 skips the test explicitly (e.g. offline package builds).
+
+set -u
+: "${srcdir:=.}"
+builder=src/atkv-builder
+
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); echo "not ok $n - $*"; }
+check() { # check DESCRIPTION COMMAND...
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else notok "$d"; fi
+}
+diag_file() { # last lines of a log file as TAP diagnostics
+	[ -s "$1" ] && tail -n "${2:-20}" "$1" | sed 's/^/#   /'
+	return 0
+}
+
+if [ "${ATKV_SKIP_PDS_TEST:-0}" = 1 ]; then
+	echo "1..0 # SKIP ATKV_SKIP_PDS_TEST=1"
+	exit 0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-pds.XXXXXX") || {
+	echo "not ok 1 - mktemp"
+	echo "1..1"
+	exit 0
+}
+nats_pid='' node_pid='' builder_pid=''
+
+# wait_gone PID SECONDS: true once PID has exited
+wait_gone() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ "$i" -ge $(($2 * 10)) ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+# stop PID: SIGTERM, then SIGKILL after 10 s
+stop() {
+	[ -n "$1" ] || return 0
+	kill -TERM "$1" 2>/dev/null
+	wait_gone "$1" 10 || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+cleanup() {
+	exec 3>&- 4<&-
+	stop "$builder_pid"
+	builder_pid=
+	stop "$node_pid"
+	node_pid=
+	stop "$nats_pid"
+	nats_pid=
+	rm -rf "$tmp"
+}
+finish() {
+	cleanup
+	echo "1..$n"
+	exit 0
+}
+trap 'cleanup; exit 1' INT TERM HUP
+
+# ---- tools ----
+for tool in node nats-server; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		notok "$tool is installed"
+		finish
+	fi
+done
+if [ ! -x "$builder" ]; then
+	notok "$builder is built"
+	finish
+fi
+
+# ---- reference packages ----
+refdir=$srcdir/tests/reference
+have_packages() {
+	(cd "$1" && node -e 'for (const m of ["@atproto/dev-env", "@atproto/api", "nats", "murmurhash"]) require.resolve(m)') \
+		>/dev/null 2>&1
+}
+if have_packages "$refdir"; then
+	ok "reference packages installed"
+else
+	if [ ! -w "$refdir" ] || [ -z "$(find "$refdir" -maxdepth 0 -perm -u+w)" ]; then
+		# read-only source tree (distcheck; the mode bits, for root): install into a copy
+		mkdir "$tmp/reference" &&
+			cp "$refdir/package.json" "$refdir/package-lock.json" "$refdir/pds-e2e.js" "$tmp/reference/"
+		refdir=$tmp/reference
+	fi
+	echo "# npm ci in $refdir (takes a few minutes)"
+	if command -v npm >/dev/null 2>&1 &&
+		(cd "$refdir" && timeout 900 npm ci --no-audit --no-fund) >"$tmp/npm.log" 2>&1 &&
+		have_packages "$refdir"; then
+		ok "reference packages installed with npm ci"
+	else
+		notok "reference packages installed with npm ci"
+		diag_file "$tmp/npm.log"
+		finish
+	fi
+fi
+
+# ---- nats-server ----
+mkdir "$tmp/store" "$tmp/pds"
+nats-server -js -sd "$tmp/store" -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nats.log" 2>&1 &
+nats_pid=$!
+nats_url=
+for _ in $(seq 100); do
+	f=$tmp/nats-server_$nats_pid.ports
+	if [ -s "$f" ]; then
+		nats_url=$(sed -n 's|.*"\(nats://127\.0\.0\.1:[0-9][0-9]*\)".*|\1|p' "$f")
+		[ -n "$nats_url" ] && break
+	fi
+	kill -0 "$nats_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -z "$nats_url" ]; then
+	notok "nats-server started"
+	diag_file "$tmp/nats.log"
+	finish
+fi
+ok "nats-server started at $nats_url"
+
+# ---- the reference PDS ----
+mkfifo "$tmp/node.in" "$tmp/node.out" || {
+	notok mkfifo
+	finish
+}
+TMPDIR=$tmp/pds node "$refdir/pds-e2e.js" "$nats_url" <"$tmp/node.in" >"$tmp/node.out" 2>"$tmp/node.err" &
+node_pid=$!
+exec 3>"$tmp/node.in" 4<"$tmp/node.out"
+
+# next_line SECONDS: the next protocol line from node into $line; TAP
+# lines are forwarded (renumbered) and diagnostics passed through on the way
+node_failed=0
+next_line() {
+	local deadline=$((SECONDS + $1)) left
+	while :; do
+		left=$((deadline - SECONDS))
+		[ "$left" -gt 0 ] || return 1
+		IFS= read -r -t "$left" -u 4 line || return 1
+		case $line in
+		"ok "*) ok "${line#ok * - }" ;;
+		"not ok "*)
+			notok "${line#not ok * - }"
+			node_failed=1
+			;;
+		"#"*) echo "$line" ;;
+		"{"*) return 0 ;;
+		*) echo "# node: $line" ;;
+		esac
+	done
+}
+json_field() { # json_field NAME: a number or string field of $line
+	printf '%s\n' "$line" | sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\).*/\1/p"
+}
+expect_line() { # expect_line SECONDS KEY DESCRIPTION
+	if next_line "$1"; then
+		case $line in
+		*"\"$2\""*)
+			ok "$3"
+			return 0
+			;;
+		esac
+	fi
+	notok "$3"
+	[ -n "${line:-}" ] && echo "# got: $line"
+	diag_file "$tmp/node.err"
+	return 1
+}
+
+line=
+expect_line 300 ready "reference PDS started" || finish
+pds_url=$(json_field pds)
+echo "# PDS firehose at $pds_url"
+
+# ---- the builder, before any activity ----
+(
+	for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
+		unset "$v"
+	done
+	exec "$builder" --nats "$nats_url" --relay "$pds_url" --config /dev/null --log-level info
+) >"$tmp/builder.log" 2>&1 &
+builder_pid=$!
+connected=0
+for _ in $(seq 300); do
+	grep -q "connected to" "$tmp/builder.log" && {
+		connected=1
+		break
+	}
+	kill -0 "$builder_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ "$connected" = 1 ]; then
+	ok "atkv-builder connected to the PDS firehose"
+else
+	notok "atkv-builder connected to the PDS firehose"
+	diag_file "$tmp/builder.log"
+fi
+
+# ---- activity ----
+echo go >&3
+if ! expect_line 600 "done" "activity on the PDS finished"; then
+	finish
+fi
+last_seq=$(json_field lastSeq)
+echo "# PDS last seq: $last_seq"
+
+# ---- comparison (pds-e2e.js waits up to 30 s for the cursor) ----
+echo check >&3
+expect_line 300 checked "comparison finished" || finish
+
+# ---- stop the builder: SIGTERM, clean exit ----
+if kill -0 "$builder_pid" 2>/dev/null; then
+	kill -TERM "$builder_pid"
+	if wait_gone "$builder_pid" 30; then
+		wait "$builder_pid"
+		rc=$?
+		builder_pid=
+		check "atkv-builder exits 0 on SIGTERM (exit status $rc)" [ "$rc" = 0 ]
+	else
+		notok "atkv-builder exits within 30 s of SIGTERM"
+	fi
+else
+	wait "$builder_pid"
+	rc=$?
+	builder_pid=
+	notok "atkv-builder still running at the end (it exited with status $rc)"
+fi
+if [ "$node_failed" = 1 ] || [ "$connected" = 0 ]; then
+	echo "# builder log:"
+	diag_file "$tmp/builder.log" 40
+fi
+
+# ---- stop the PDS ----
+echo stop >&3
+exec 3>&-
+if wait_gone "$node_pid" 30; then
+	wait "$node_pid"
+	rc=$?
+	node_pid=
+	check "pds-e2e.js exits 0 (exit status $rc)" [ "$rc" = 0 ]
+else
+	notok "pds-e2e.js exits within 30 s"
+fi
+finish

@@ -1,6 +1,8 @@
 /* accounts.c — merging account events into bucket `account` values (see accounts.h). jansson
- * holds the cache: an object keyed by DID (its hash table is seeded per process), and a FIFO
- * of DIDs for eviction. */
+ * holds the cache: an object keyed by DID (its hash table is seeded per process). Every write
+ * appends (DID, stamp) to a ring; when the ring is full its oldest entry evicts the DID only if
+ * the DID has not been written since, so a DID leaves the cache only after `capacity` other
+ * writes, long after its own was acknowledged. */
 #include "accounts.h"
 #include "err.h"
 #include "recordkey.h"
@@ -10,11 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct entry {
+	char *did;
+	json_int_t stamp;
+};
+
 struct atkv_accounts {
 	kvStore *kv;
 	json_t *cache;        /* DID → value object */
-	char **fifo;          /* DIDs in insertion order, capacity entries */
+	json_t *stamps;       /* DID → stamp of its last write */
+	struct entry *ring;   /* writes, oldest first */
 	size_t capacity, head, count;
+	json_int_t next_stamp;
 	char *json;           /* the last value produced */
 };
 
@@ -26,8 +35,9 @@ int atkv_accounts_new(kvStore *kv, size_t capacity, struct atkv_accounts **out)
 	a->kv = kv;
 	a->capacity = capacity ? capacity : 1;
 	a->cache = json_object();
-	a->fifo = calloc(a->capacity, sizeof(char *));
-	if (!a->cache || !a->fifo) {
+	a->stamps = json_object();
+	a->ring = calloc(a->capacity, sizeof(*a->ring));
+	if (!a->cache || !a->stamps || !a->ring) {
 		atkv_accounts_free(a);
 		return ATKV_E_NOMEM;
 	}
@@ -39,10 +49,11 @@ void atkv_accounts_free(struct atkv_accounts *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; a->fifo && i < a->count; i++)
-		free(a->fifo[(a->head + i) % a->capacity]);
-	free(a->fifo);
+	for (size_t i = 0; a->ring && i < a->count; i++)
+		free(a->ring[(a->head + i) % a->capacity].did);
+	free(a->ring);
 	json_decref(a->cache);
+	json_decref(a->stamps);
 	free(a->json);
 	free(a);
 }
@@ -81,23 +92,27 @@ static int load(struct atkv_accounts *a, const char *did, json_t **value)
 
 static int remember(struct atkv_accounts *a, const char *did, json_t *value)
 {
-	if (!json_object_get(a->cache, did)) {
-		if (a->count == a->capacity) {
-			char *old = a->fifo[a->head];
-			json_object_del(a->cache, old);
-			free(old);
-			a->head = (a->head + 1) % a->capacity;
-			a->count--;
+	if (a->count == a->capacity) {
+		struct entry *old = &a->ring[a->head];
+		if (json_integer_value(json_object_get(a->stamps, old->did)) == old->stamp) {
+			json_object_del(a->cache, old->did);
+			json_object_del(a->stamps, old->did);
 		}
-		size_t n = strlen(did) + 1;
-		char *copy = malloc(n);
-		if (!copy)
-			return ATKV_E_NOMEM;
-		memcpy(copy, did, n);
-		a->fifo[(a->head + a->count) % a->capacity] = copy;
-		a->count++;
+		free(old->did);
+		a->head = (a->head + 1) % a->capacity;
+		a->count--;
 	}
-	return json_object_set(a->cache, did, value) ? ATKV_E_NOMEM : 0;
+	size_t n = strlen(did) + 1;
+	char *copy = malloc(n);
+	if (!copy)
+		return ATKV_E_NOMEM;
+	memcpy(copy, did, n);
+	json_int_t stamp = ++a->next_stamp;
+	a->ring[(a->head + a->count) % a->capacity] = (struct entry){copy, stamp};
+	a->count++;
+	if (json_object_set_new(a->stamps, did, json_integer(stamp)) || json_object_set(a->cache, did, value))
+		return ATKV_E_NOMEM;
+	return 0;
 }
 
 /* Sets key to s, or removes it when s is absent (unknown). */

@@ -1,8 +1,8 @@
 /* accounts.h — values of bucket `account` (DESIGN.md): {"did", "handle", "active", "status",
  * "seq", "time"}, merged from #identity (handle) and #account (active, status) events; a field
  * is absent while unknown. The last value written for each recent DID is cached (first in,
- * first out), so a merge never reads a value still in flight; older ones are read from the
- * bucket. */
+ * first out by last write), so a merge never reads a value still in flight; older ones are
+ * read from the bucket. capacity must exceed the writes that can be in flight. */
 #ifndef ATKV_ACCOUNTS_H
 #define ATKV_ACCOUNTS_H
 

@@ -25,23 +25,23 @@
 #define PROGRAM "atkv-builder"
 
 static const struct atkv_option options[] = {
-	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL"},
-	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay or PDS to read the firehose from", 0, 0, NULL},
-	{"cursor", ATKV_OPT_INT, "-1", "SEQ", "start after this seq instead of the stored cursor (-1: stored)", -1, INT64_MAX, NULL},
-	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them", 1, 5, NULL},
-	{"record-max-bytes", ATKV_OPT_INT, "-1", "BYTES", "size limit of bucket record (-1: none)", -1, INT64_MAX, NULL},
-	{"record-max-age", ATKV_OPT_INT, "0", "SECONDS", "age limit of records (0: none)", 0, INT64_MAX, NULL},
-	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL},
-	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL},
-	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL},
-	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL},
-	{"relay-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for a wss:// relay (default: the system's)", 0, 0, NULL},
-	{"max-inflight", ATKV_OPT_INT, "20000", "N", "KV writes awaiting acknowledgement before reading pauses", 1, 10000000, NULL},
-	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL},
-	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL},
-	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL},
-	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics", 0, 0, NULL},
-	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL},
+	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
+	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay or PDS to read the firehose from", 0, 0, NULL, false},
+	{"cursor", ATKV_OPT_INT, "-1", "SEQ", "start after this seq instead of the stored cursor (-1: stored; flag only)", -1, INT64_MAX, NULL, true},
+	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them", 1, 5, NULL, false},
+	{"record-max-bytes", ATKV_OPT_INT, "-1", "BYTES", "size limit of bucket record (-1: none)", -1, INT64_MAX, NULL, false},
+	{"record-max-age", ATKV_OPT_INT, "0", "SECONDS", "age limit of records (0: none)", 0, INT64_MAX, NULL, false},
+	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL, false},
+	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL, false},
+	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL, false},
+	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false},
+	{"relay-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for a wss:// relay (default: the system's)", 0, 0, NULL, false},
+	{"max-inflight", ATKV_OPT_INT, "20000", "N", "KV writes awaiting acknowledgement before reading pauses", 1, 10000000, NULL, false},
+	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL, false},
+	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL, false},
+	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL, false},
+	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics", 0, 0, NULL, false},
+	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -170,6 +170,7 @@ static void on_connected(void *arg)
 	struct builder *b = arg;
 	b->state = CONNECTED;
 	b->connected_at_ms = now_ms();
+	atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
 	atkv_log(ATKV_LOG_INFO, "connected to %s", atkv_relay_url(b->relay));
 }
 
@@ -315,7 +316,7 @@ static void on_tick(void *arg)
 	if (atkv_relay_is_open(b->relay))
 		atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
 	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms &&
-	         natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+	         !atkv_kvwriter_full(b->w) && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
 		int64_t cursor = atkv_kvwriter_watermark(b->w);
 		b->state = CONNECTING;
 		atkv_log(ATKV_LOG_INFO, "connecting to %s from cursor %lld", atkv_relay_url(b->relay), (long long)cursor);
@@ -325,6 +326,12 @@ static void on_tick(void *arg)
 		save_cursor(b, now);
 	if (now - b->last_status_ms >= 1000)
 		report(b, now);
+}
+
+/* Account writes cached: more than can be in flight, so a merge never reads a stale value. */
+static size_t account_cache(size_t max_events)
+{
+	return max_events * 2 > 65536 ? max_events * 2 : 65536;
 }
 
 static int setup(struct builder *b, char *why, size_t why_n)
@@ -378,7 +385,8 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		.ack_timeout_ms = atkv_config_int(c, "ack-timeout"),
 	};
 	if (atkv_kvwriter_new(b->nc, &wo, cursor, wake_loop, b->relay, &b->w) ||
-	    atkv_accounts_new(b->account_kv, 1 << 16, &b->acc) || atkv_ingest_init(&b->in, b->w, b->acc)) {
+	    atkv_accounts_new(b->account_kv, account_cache(wo.max_events), &b->acc) ||
+	    atkv_ingest_init(&b->in, b->w, b->acc)) {
 		snprintf(why, why_n, "out of memory");
 		return 1;
 	}
@@ -429,6 +437,10 @@ int main(int argc, char **argv)
 			;
 		code = b.exit_code;
 	}
+	/* Late acknowledgements must find neither a freed loop nor a freed writer: the writer stops
+	 * waking the loop, the loop goes, NATS closes and its threads end, then the writer goes. */
+	if (b.w)
+		atkv_kvwriter_set_wakeup(b.w, NULL, NULL);
 	atkv_relay_free(b.relay);
 	atkv_metrics_free(b.metrics);
 	atkv_ingest_destroy(&b.in);
@@ -436,11 +448,13 @@ int main(int argc, char **argv)
 	kvStore_Destroy(b.cursor_kv);
 	kvStore_Destroy(b.account_kv);
 	jsCtx_Destroy(b.js);
+	if (b.w)
+		atkv_kvwriter_close(b.w);
 	if (b.nc)
 		natsConnection_Close(b.nc);
-	atkv_kvwriter_free(b.w);
 	natsConnection_Destroy(b.nc);
-	nats_Close();
+	nats_CloseAndWait(5000);
+	atkv_kvwriter_free(b.w);
 	atkv_config_free(b.cfg);
 	return code;
 }

@@ -54,21 +54,26 @@ static bool parse_int(const char *v, int64_t *out)
 	return true;
 }
 
+/* nats:// or tls:// URLs separated by commas (spaces around them allowed). */
 static bool url_list_ok(const char *v)
 {
 	const char *p = v;
-	while (*p) {
-		if (strncmp(p, "nats://", 7) && strncmp(p, "tls://", 6))
-			return false;
+	if (!*v)
+		return false;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		size_t scheme = !strncmp(p, "nats://", 7) ? 7 : !strncmp(p, "tls://", 6) ? 6 : 0;
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len <= 7)
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (!scheme || len <= scheme)
 			return false;
-		p += len + (comma ? 1 : 0);
-		if (comma && !*p)
-			return false;
+		if (!comma)
+			return true;
+		p = comma + 1;
 	}
-	return *v != '\0';
 }
 
 static bool hostport_ok(const char *v)
@@ -197,6 +202,11 @@ static bool read_file(struct atkv_config *c, const char *path, bool required, ch
 			value++;
 		}
 		int i = find(c, key);
+		if (i >= 0 && c->opts[i].flag_only) {
+			snprintf(why, why_n, "%s:%d: %s can only be given as --%s, for one run", path, lineno, key, key);
+			ok = false;
+			break;
+		}
 		if (i < 0) {
 			/* The file is shared by every atkv program: a key another one reads is fine. */
 			atkv_log(ATKV_LOG_DEBUG, "%s:%d: ignoring \"%s\", not an option of this program", path, lineno, key);
@@ -230,6 +240,11 @@ static bool read_env(struct atkv_config *c, char *why, size_t why_n)
 		const char *v = getenv(var);
 		if (!v && c->opts[i].env_alias && (v = getenv(c->opts[i].env_alias)))
 			snprintf(var, sizeof(var), "%s", c->opts[i].env_alias);
+		if (v && c->opts[i].flag_only) {
+			snprintf(why, why_n, "%s: %s can only be given as --%s, for one run", var, c->opts[i].name,
+			         c->opts[i].name);
+			return false;
+		}
 		if (v && !set(c, (int)i, v, var, why, why_n))
 			return false;
 	}
@@ -288,6 +303,10 @@ static int read_flags(struct atkv_config *c, int max_positional, int argc, char 
 		if (eq)
 			value = eq + 1;
 		if (!strcmp(name, "config")) {
+			if (!eq && i + 1 >= argc) {
+				snprintf(why, why_n, "--config needs a value (FILE)");
+				return ATKV_CONFIG_ERROR;
+			}
 			i += !eq; /* read first, in config_path */
 			continue;
 		}

@@ -32,6 +32,7 @@ struct atkv_option {
 	const char *help;
 	int64_t min, max;        /* ATKV_OPT_INT only */
 	const char *env_alias;   /* another variable read when ATKV_<NAME> is unset, or NULL */
+	bool flag_only;          /* a one-off for this run (e.g. --cursor): not from file or environment */
 };
 
 enum {

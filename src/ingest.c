@@ -36,6 +36,8 @@ static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const stru
 static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const struct atkv_event *ev,
                  const struct atkv_op *op, const char *fmt, ...)
 {
+	/* Events the relay sends again after a reconnect are expected; the rest is news. */
+	enum atkv_log_level level = kind == ATKV_INGEST_REPLAYED ? ATKV_LOG_DEBUG : ATKV_LOG_WARNING;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -51,7 +53,7 @@ static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const stru
 		at.path_n = (int)op->path.n;
 	}
 	in->st.errors[kind]++;
-	atkv_log_event(ATKV_LOG_WARNING, &at, "%s", msg);
+	atkv_log_event(level, &at, "%s", msg);
 }
 
 static enum atkv_ingest_error record_error_kind(int rc)
@@ -80,6 +82,10 @@ static int write_op(struct atkv_ingest *in, const struct atkv_event *ev, size_t 
 	}
 	if (op->action == ATKV_ACTION_DELETE) {
 		rc = atkv_kvwriter_del(in->w, ATKV_BUCKET_RECORD, key, &meta);
+		if (rc == ATKV_E_TOO_LARGE) {
+			skip(in, ATKV_INGEST_TOO_LARGE, ev, op, "delete skipped: its headers exceed the NATS max payload");
+			return 0;
+		}
 		if (rc == 0)
 			in->st.deletes++;
 		return rc;
@@ -114,7 +120,12 @@ static int write_account(struct atkv_ingest *in, const struct atkv_event *ev)
 	if (rc || atkv_key_escape(ev->did.p, ev->did.n, key, sizeof(key)) < 0)
 		return rc ? rc : ATKV_E_SYNTAX;
 	struct atkv_write_meta meta = {.seq = ev->seq, .time = ev->time};
-	return atkv_kvwriter_put(in->w, ATKV_BUCKET_ACCOUNT, key, json, len, &meta);
+	rc = atkv_kvwriter_put(in->w, ATKV_BUCKET_ACCOUNT, key, json, len, &meta);
+	if (rc == ATKV_E_TOO_LARGE) {
+		skip(in, ATKV_INGEST_TOO_LARGE, ev, NULL, "account update skipped: larger than the NATS max payload");
+		return 0;
+	}
+	return rc;
 }
 
 static int write_event(struct atkv_ingest *in, const struct atkv_event *ev)
@@ -181,6 +192,9 @@ int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
 	if (rc)
 		return rc;
 	rc = write_event(in, ev);
+	/* Whatever stopped the event's writes, the watermark must not pass it: it is replayed. */
+	if (rc < 0)
+		atkv_kvwriter_fail(in->w, atkv_strerror(rc));
 	atkv_kvwriter_end(in->w);
 	in->st.last_seq = ev->seq;
 	if (ev->time.p)

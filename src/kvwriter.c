@@ -35,6 +35,7 @@ struct atkv_kvwriter {
 	pthread_mutex_t mu;         /* guards everything below */
 	pthread_cond_t settled;     /* signalled when inflight_msgs reaches 0 */
 	struct event *ring;
+	size_t ring_cap;            /* max_events plus room for what arrives after a pause */
 	size_t head, count;
 	int64_t last_seq;           /* the last seq begun */
 	int64_t watermark;
@@ -46,7 +47,7 @@ struct atkv_kvwriter {
 
 static struct event *at(struct atkv_kvwriter *w, size_t i)
 {
-	return &w->ring[(w->head + i) % w->o.max_events];
+	return &w->ring[(w->head + i) % w->ring_cap];
 }
 
 static struct event *find(struct atkv_kvwriter *w, int64_t seq)
@@ -71,7 +72,7 @@ static bool advance(struct atkv_kvwriter *w)
 		if (e->open || e->pending || e->failed)
 			break;
 		w->watermark = e->seq;
-		w->head = (w->head + 1) % w->o.max_events;
+		w->head = (w->head + 1) % w->ring_cap;
 		w->count--;
 		moved = true;
 	}
@@ -122,12 +123,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	 * a pipe write and a context switch for every record. */
 	advance(w);
 	bool wake = !pa || (was_full && !is_full(w));
+	void (*wakeup)(void *) = w->wakeup;
+	void *wakeup_arg = w->wakeup_arg;
 	if (w->inflight_msgs == 0)
 		pthread_cond_broadcast(&w->settled);
 	pthread_mutex_unlock(&w->mu);
 	natsMsg_Destroy(msg);
-	if (wake && w->wakeup)
-		w->wakeup(w->wakeup_arg);
+	if (wake && wakeup)
+		wakeup(wakeup_arg);
 }
 
 int atkv_kvwriter_new(natsConnection *nc, const struct atkv_kvwriter_options *o, int64_t watermark,
@@ -144,7 +147,10 @@ int atkv_kvwriter_new(natsConnection *nc, const struct atkv_kvwriter_options *o,
 	w->wakeup_arg = arg;
 	w->watermark = watermark;
 	w->last_seq = watermark;
-	w->ring = calloc(w->o.max_events, sizeof(*w->ring));
+	/* Reading pauses at max_events, but messages the socket layer already holds still come:
+	 * the ring takes them instead of failing. */
+	w->ring_cap = w->o.max_events + w->o.max_events / 4 + 64;
+	w->ring = calloc(w->ring_cap, sizeof(*w->ring));
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -176,7 +182,7 @@ void atkv_kvwriter_free(struct atkv_kvwriter *w)
 {
 	if (!w)
 		return;
-	jsCtx_Destroy(w->js);
+	jsCtx_Destroy(w->js);  /* NULL after atkv_kvwriter_close */
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->settled);
 	atkv_buf_free(&w->subject);
@@ -188,11 +194,15 @@ int atkv_kvwriter_begin(struct atkv_kvwriter *w, int64_t seq)
 {
 	int rc = 0;
 	pthread_mutex_lock(&w->mu);
-	if (w->count == w->o.max_events)
+	if (w->count == w->ring_cap)
 		rc = ATKV_E_BUFFER;
 	else if (seq <= w->last_seq)
 		rc = ATKV_E_FRAME;
 	else {
+		/* Without a stored cursor the first event defines one: a reconnect before its
+		 * acknowledgement must ask for it again, not for the live tail. */
+		if (w->watermark < 0)
+			w->watermark = seq - 1;
 		*at(w, w->count) = (struct event){.seq = seq, .open = true};
 		w->count++;
 		w->last_seq = seq;
@@ -210,7 +220,8 @@ void atkv_kvwriter_end(struct atkv_kvwriter *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int set_header(natsMsg *m, const char *name, struct atkv_str v)
+/* Sets header name to v (when present) and adds its wire size to *size. */
+static int set_header(natsMsg *m, const char *name, struct atkv_str v, size_t *size)
 {
 	char text[256];
 	if (!v.p)
@@ -219,6 +230,7 @@ static int set_header(natsMsg *m, const char *name, struct atkv_str v)
 		return ATKV_E_TOO_LARGE;
 	memcpy(text, v.p, v.n);
 	text[v.n] = '\0';
+	*size += strlen(name) + 2 + v.n + 2;
 	return natsMsgHeader_Set(m, name, text) == NATS_OK ? 0 : ATKV_E_NOMEM;
 }
 
@@ -230,19 +242,26 @@ static int publish(struct atkv_kvwriter *w, const char *bucket, const char *key,
 	if (atkv_buf_puts(&w->subject, "$KV.") || atkv_buf_append(&w->subject, bucket, strlen(bucket)) ||
 	    atkv_buf_putc(&w->subject, '.') || atkv_buf_append(&w->subject, key, strlen(key)))
 		return ATKV_E_NOMEM;
-	if ((int64_t)(cost + w->subject.len) > w->max_payload)
+	if ((int64_t)n > w->max_payload)
 		return ATKV_E_TOO_LARGE;
 
 	natsMsg *m = NULL;
 	char seq[24];
 	int rc = 0;
+	/* The header block as it goes on the wire: "NATS/1.0\r\n", "Name: value\r\n" each, "\r\n". */
+	size_t headers = 10 + 2;
 	snprintf(seq, sizeof(seq), "%" PRId64, meta->seq);
-	if (natsMsg_Create(&m, w->subject.data, NULL, value, (int)n) != NATS_OK ||
-	    natsMsgHeader_Set(m, "Atkv-Seq", seq) != NATS_OK ||
-	    (del && natsMsgHeader_Set(m, "KV-Operation", "DEL") != NATS_OK))
-		rc = ATKV_E_NOMEM;
-	if (!rc && !(rc = set_header(m, "Atkv-Cid", meta->cid)) && !(rc = set_header(m, "Atkv-Rev", meta->rev)))
-		rc = set_header(m, "Atkv-Time", meta->time);
+	if (natsMsg_Create(&m, w->subject.data, NULL, value, (int)n) != NATS_OK)
+		return ATKV_E_NOMEM;
+	if ((rc = set_header(m, "Atkv-Seq", (struct atkv_str){seq, strlen(seq)}, &headers)) == 0 && del)
+		rc = set_header(m, "KV-Operation", (struct atkv_str){"DEL", 3}, &headers);
+	if (!rc && !(rc = set_header(m, "Atkv-Cid", meta->cid, &headers)) &&
+	    !(rc = set_header(m, "Atkv-Rev", meta->rev, &headers)))
+		rc = set_header(m, "Atkv-Time", meta->time, &headers);
+	/* The server refuses a message whose headers and value exceed its max payload: refuse it
+	 * here, where it can be skipped, instead of failing (and replaying) forever. */
+	if (!rc && (int64_t)(headers + n) > w->max_payload)
+		rc = ATKV_E_TOO_LARGE;
 	if (rc) {
 		natsMsg_Destroy(m);
 		return rc;
@@ -287,6 +306,29 @@ int atkv_kvwriter_del(struct atkv_kvwriter *w, const char *bucket, const char *k
                       const struct atkv_write_meta *meta)
 {
 	return publish(w, bucket, key, NULL, 0, meta, true);
+}
+
+void atkv_kvwriter_fail(struct atkv_kvwriter *w, const char *why)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->count > 0)
+		at(w, w->count - 1)->failed = true;
+	fail_locked(w, "event not written", why);
+	pthread_mutex_unlock(&w->mu);
+}
+
+void atkv_kvwriter_set_wakeup(struct atkv_kvwriter *w, void (*wakeup)(void *), void *arg)
+{
+	pthread_mutex_lock(&w->mu);
+	w->wakeup = wakeup;
+	w->wakeup_arg = arg;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void atkv_kvwriter_close(struct atkv_kvwriter *w)
+{
+	jsCtx_Destroy(w->js);
+	w->js = NULL;
 }
 
 bool atkv_kvwriter_full(struct atkv_kvwriter *w)

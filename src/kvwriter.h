@@ -48,8 +48,9 @@ int atkv_kvwriter_new(natsConnection *nc, const struct atkv_kvwriter_options *o,
                       void (*wakeup)(void *), void *arg, struct atkv_kvwriter **out);
 void atkv_kvwriter_free(struct atkv_kvwriter *w);
 
-/* Opens event seq (greater than any before). Returns 0, ATKV_E_BUFFER when max_events are open
- * (check full() first), or ATKV_E_FRAME when seq does not increase. */
+/* Opens event seq (greater than any before). Returns 0, ATKV_E_BUFFER when the ring is full
+ * (reading should have paused at full(); the ring holds a quarter more for messages already on
+ * their way), or ATKV_E_FRAME when seq does not increase. */
 int atkv_kvwriter_begin(struct atkv_kvwriter *w, int64_t seq);
 
 /* Publishes a put of value[0..n) (or, for del, a KV delete) at $KV.<bucket>.<key> as part of
@@ -63,6 +64,17 @@ int atkv_kvwriter_del(struct atkv_kvwriter *w, const char *bucket, const char *k
 
 /* Closes the open event: once its writes are acknowledged it can count toward the watermark. */
 void atkv_kvwriter_end(struct atkv_kvwriter *w);
+
+/* Marks the open event as not written and the writer as failed(): for errors of the caller's
+ * own that must not let the watermark pass the event (e.g. a value that could not be read). */
+void atkv_kvwriter_fail(struct atkv_kvwriter *w, const char *why);
+
+/* Replaces the wakeup (NULL: none). Call with NULL before the wakeup's target goes away. */
+void atkv_kvwriter_set_wakeup(struct atkv_kvwriter *w, void (*wakeup)(void *), void *arg);
+
+/* Releases the JetStream context; call before closing the NATS connection, and free the writer
+ * only after nats_CloseAndWait, when no acknowledgement can still arrive. */
+void atkv_kvwriter_close(struct atkv_kvwriter *w);
 
 bool atkv_kvwriter_full(struct atkv_kvwriter *w);
 bool atkv_kvwriter_failed(struct atkv_kvwriter *w, char *why, size_t why_n);

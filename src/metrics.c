@@ -28,7 +28,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_HTTP: {
 		bool found = in && !strcmp((const char *)in, "/metrics");
-		memset(&s->body, 0, sizeof(s->body));
+		/* A kept-alive connection reuses its session: the previous body goes first. */
+		atkv_buf_reset(&s->body);
 		s->sent = 0;
 		if (found)
 			m->render(m->arg, &s->body);

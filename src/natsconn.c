@@ -28,7 +28,7 @@ static natsStatus make_options(const struct atkv_nats_options *o, natsOptions **
 			return NATS_INVALID_ARG;
 		}
 		strcpy(list, o->urls);
-		for (char *save = NULL, *u = strtok_r(list, ",", &save); u && n < 32; u = strtok_r(NULL, ",", &save))
+		for (char *save = NULL, *u = strtok_r(list, ", ", &save); u && n < 32; u = strtok_r(NULL, ", ", &save))
 			servers[n++] = u;
 		s = natsOptions_SetServers(opts, servers, n);
 	}

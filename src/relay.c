@@ -15,7 +15,6 @@ struct atkv_relay {
 	struct lws *wsi;             /* the open or opening connection */
 	lws_sorted_usec_list_t tick;
 	struct atkv_buf message;     /* reassembly of the current message */
-	bool overflow;               /* the current message exceeded max_message */
 	bool paused;
 	bool tls;
 	int port;
@@ -43,7 +42,6 @@ static void closed(struct atkv_relay *r, const char *why)
 {
 	r->wsi = NULL;
 	atkv_buf_reset(&r->message);
-	r->overflow = false;
 	r->paused = false;
 	r->closures++;
 	r->h.closed(r->h.arg, why);
@@ -64,9 +62,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		closed(r, why);
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (wsi != r->wsi)
+			break;
 		snprintf(why, sizeof(why), "connection to %.160s closed%s%.100s", r->url, r->close_why[0] ? ": " : "",
 		         r->close_why);
 		closed(r, why);
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* A connection freed without CLIENT_CLOSED (e.g. killed while handshaking). */
+		if (wsi == r->wsi)
+			closed(r, "connection abandoned");
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		/* The close frame's payload: a 2-byte code, then a reason. */
@@ -75,20 +80,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			         (const char *)in + 2);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (lws_is_first_fragment(wsi)) {
+		if (lws_is_first_fragment(wsi))
 			atkv_buf_reset(&r->message);
-			r->overflow = false;
-		}
-		if (!r->overflow) {
-			if (r->message.len + len > r->o.max_message || atkv_buf_append(&r->message, in, len))
-				r->overflow = true;
-		}
-		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-			break;
-		if (r->overflow) {
+		/* Too long: close now rather than read the rest of it. */
+		if (r->message.len + len > r->o.max_message || atkv_buf_append(&r->message, in, len)) {
 			snprintf(r->close_why, sizeof(r->close_why), "a message exceeded %zu bytes", r->o.max_message);
 			return -1;
 		}
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			break;
 		if (r->h.frame(r->h.arg, (const uint8_t *)r->message.data, r->message.len)) {
 			snprintf(r->close_why, sizeof(r->close_why), "closed by atkv");
 			return -1;
@@ -102,6 +102,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 	return 0;
 }
+
+/* A silent relay is pinged after 30 s; one that answers nothing for 60 s is a dead connection
+ * (a half-open TCP connection would otherwise look like a quiet firehose forever). */
+static const lws_retry_bo_t idle_policy = {
+	.secs_since_valid_ping = 30,
+	.secs_since_valid_hangup = 60,
+};
 
 static const struct lws_protocols protocols[] = {
 	{"atkv-relay", callback, 0, 65536, 0, NULL, 0},
@@ -209,6 +216,7 @@ int atkv_relay_connect(struct atkv_relay *r, int64_t cursor)
 	ci.ssl_connection = r->tls ? LCCSCF_USE_SSL : 0;
 	ci.local_protocol_name = protocols[0].name;
 	ci.pwsi = &r->wsi;
+	ci.retry_and_idle_policy = &idle_policy;
 	r->close_why[0] = '\0';
 	unsigned before = r->closures;
 	if (!lws_client_connect_via_info(&ci)) {

@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 static const struct atkv_option opts[] = {
-	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL"},
-	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay", 0, 0, NULL},
-	{"replicas", ATKV_OPT_INT, "1", "N", "bucket replicas", 1, 5, NULL},
-	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "log level", 0, 0, NULL},
-	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "metrics listener", 0, 0, NULL},
-	{"verify", ATKV_OPT_BOOL, "true", NULL, "verify", 0, 0, NULL},
+	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
+	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay", 0, 0, NULL, false},
+	{"replicas", ATKV_OPT_INT, "1", "N", "bucket replicas", 1, 5, NULL, false},
+	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "log level", 0, 0, NULL, false},
+	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "metrics listener", 0, 0, NULL, false},
+	{"verify", ATKV_OPT_BOOL, "true", NULL, "verify", 0, 0, NULL, false},
+	{"cursor", ATKV_OPT_INT, "-1", "SEQ", "one-off start", -1, 1000000, NULL, true},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -124,6 +125,27 @@ int main(void)
 	tap_ok(load(file, 1, argv0, &c, why) == ATKV_CONFIG_ERROR && strstr(why, "ATKV_REPLICAS: expected"),
 	       "a bad environment value names the variable: %s", why);
 	unsetenv("ATKV_REPLICAS");
+
+	char *once = write_file("cursor = 5\n");
+	tap_ok(load(once, 1, argv0, &c, why) == ATKV_CONFIG_ERROR && strstr(why, "cursor can only be given as --cursor"),
+	       "a flag-only option in the file is refused: %s", why);
+	unlink(once);
+	free(once);
+	setenv("ATKV_CURSOR", "5", 1);
+	tap_ok(load(file, 1, argv0, &c, why) == ATKV_CONFIG_ERROR && strstr(why, "ATKV_CURSOR: cursor can only be given"),
+	       "and in the environment: %s", why);
+	unsetenv("ATKV_CURSOR");
+	char *cursor_flag[] = {"prog", "--cursor", "7", NULL};
+	tap_ok(load(file, 3, cursor_flag, &c, why) == 0 && atkv_config_int(c, "cursor") == 7, "but taken as a flag");
+	atkv_config_free(c);
+	char *spaced[] = {"prog", "--nats", "nats://a:1, tls://b", NULL};
+	tap_ok(load(file, 3, spaced, &c, why) == 0, "URL lists may have spaces after commas (%s)", why);
+	atkv_config_free(c);
+	char *trailing[] = {"prog", "--config", NULL};
+	unsetenv("ATKV_CONFIG");
+	c = NULL;
+	tap_ok(atkv_config_load(opts, NOPTS, 1, 2, trailing, &c, why, sizeof(why)) == ATKV_CONFIG_ERROR &&
+	       strstr(why, "--config needs a value"), "--config without a file: %s", why);
 
 	char *help[] = {"prog", "--help", NULL}, *version[] = {"prog", "--version", NULL};
 	tap_eq(load(file, 2, help, &c, why), ATKV_CONFIG_HELP, "--help");

@@ -126,9 +126,16 @@ static void test_writes(natsConnection *nc)
 	tap_eq(atkv_kvwriter_begin(w, 4), 0, "begin event 4");
 	tap_eq(atkv_kvwriter_put(w, "record", "1.a.b.c.did/3Aplc/3Aa.big", blob, big, &m1), ATKV_E_TOO_LARGE,
 	       "a value over the max payload is refused");
-	atkv_kvwriter_end(w);
 	free(blob);
+	atkv_kvwriter_end(w);
 	tap_ok(!atkv_kvwriter_failed(w, NULL, 0), "a refused value does not fail the writer");
+
+	/* Just under the max payload with the value alone, over it once the headers count. */
+	size_t near = (size_t)natsConnection_GetMaxPayload(nc) - 40;
+	blob = calloc(1, near);
+	tap_eq(atkv_kvwriter_put(w, "record", "1.a.b.c.did/3Aplc/3Aa.near", blob, near, &m1), ATKV_E_TOO_LARGE,
+	       "the headers count toward the max payload");
+	free(blob);
 
 	/* Many events: the watermark reaches the last, every publish acknowledged. */
 	int64_t seq = 4;
@@ -154,6 +161,25 @@ static void test_writes(natsConnection *nc)
 	       "every publish acknowledged, counters settle at 0");
 	atkv_kvwriter_free(w);
 	jsCtx_Destroy(js);
+}
+
+static void test_first_event_and_fail(natsConnection *nc)
+{
+	struct atkv_kvwriter_options o = {.max_events = 100, .max_msgs = 100, .max_bytes = 1 << 20, .ack_timeout_ms = 5000};
+	struct atkv_kvwriter *w = NULL;
+	if (!tap_ok(atkv_kvwriter_new(nc, &o, -1, on_wakeup, NULL, &w) == 0, "a writer without a stored cursor"))
+		return;
+	tap_eq(atkv_kvwriter_begin(w, 500), 0, "first event 500");
+	tap_eq(atkv_kvwriter_watermark(w), 499, "the first event sets the watermark just before it");
+	atkv_kvwriter_fail(w, "could not read a value to merge");
+	atkv_kvwriter_end(w);
+	tap_eq(atkv_kvwriter_begin(w, 501), 0, "event 501");
+	atkv_kvwriter_end(w);
+	char why[256];
+	tap_ok(atkv_kvwriter_drain(w, 1000) && atkv_kvwriter_watermark(w) == 499 && atkv_kvwriter_failed(w, why, sizeof(why)),
+	       "an event failed by the caller holds the watermark: %s", why);
+	tap_eq(atkv_kvwriter_rewind(w), 499, "and the rewind goes back before it");
+	atkv_kvwriter_free(w);
 }
 
 static void test_stall(natsConnection *nc)
@@ -232,6 +258,7 @@ int main(void)
 	test_history_mismatch(js);
 	jsCtx_Destroy(js);
 	test_writes(nc);
+	test_first_event_and_fail(nc);
 	test_stall(nc);
 
 	natsConnection_Destroy(nc);

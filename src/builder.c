@@ -50,7 +50,8 @@ static const char summary[] =
 	"record, account and cursor up to date. The cursor (bucket cursor, key firehose) only ever\n"
 	"holds a seq whose events are all acknowledged by JetStream; a restart resumes there.\n"
 	"Memory is bounded by --max-message plus --max-inflight-bytes plus nats.c's reconnect\n"
-	"buffer: when NATS is slow or away, reading from the relay pauses.";
+	"buffer (8 MB) and its timeout records (about 100 bytes for each write of the last\n"
+	"--ack-timeout): when NATS is slow or away, reading from the relay pauses.";
 
 /* Set by the signal handler, read by the loop's tick. */
 static volatile sig_atomic_t stop_requested;

@@ -5,6 +5,7 @@
  * last seq; and so after a SIGTERM and restart, a kill -9 mid-stream, garbage frames, dropped
  * connections and a stalled NATS. systemd's messages are read from a NOTIFY_SOCKET. */
 #define _DEFAULT_SOURCE
+#include "cbuild.h"
 #include "natsserver.h"
 #include "recordkey.h"
 #include "spawn.h"
@@ -227,13 +228,15 @@ static void reset_store(void)
 static pid_t replay_pid;
 static int replay_port;
 
+static const char *capture_path;
+
 static bool start_replay(const char *extra1, const char *extra2)
 {
 	char portfile[128], log[128];
 	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
 	snprintf(log, sizeof(log), "%s/replay.log", tmp);
 	unlink(portfile);
-	char *argv[] = {REPLAY, (char *)tap_path("tests/data/firehose-capture.bin"), "--listen", "127.0.0.1:0",
+	char *argv[] = {REPLAY, (char *)capture_path, "--listen", "127.0.0.1:0",
 	                "--port-file", portfile, (char *)extra1, (char *)extra2, NULL};
 	if (!extra1)
 		argv[6] = NULL;
@@ -360,6 +363,10 @@ int main(void)
 {
 	struct expected e;
 	load_expected(&e);
+	capture_path = tap_path("tests/data/firehose-capture.bin");
+	static char capture_copy[4096];
+	snprintf(capture_copy, sizeof(capture_copy), "%s", capture_path);
+	capture_path = capture_copy;
 	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-builder.XXXXXX");
 	if (!mkdtemp(tmp) || nats_server_start(&server, 0)) {
 		printf("Bail out! cannot set up nats-server\n");
@@ -491,7 +498,42 @@ int main(void)
 	st = spawn_stop(b, SIGTERM, 10000);
 	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "and it still stops cleanly");
 
-	/* 7. A bad configuration exits 2. */
+	/* 7. A relay that answers with an error frame: logged, and retried with backoff. */
+	stop_replay();
+	static char errcap[128];
+	snprintf(errcap, sizeof(errcap), "%s/error.cap", tmp);
+	struct atkv_buf f = ATKV_BUF_INIT, file = ATKV_BUF_INIT;
+	cb_head(&f, 5, 1);
+	cb_text(&f, "op");
+	cb_int(&f, -1);
+	cb_head(&f, 5, 2);
+	cb_text(&f, "error");
+	cb_text(&f, "FutureCursor");
+	cb_text(&f, "message");
+	cb_text(&f, "Cursor in the future.");
+	uint8_t len[4] = {0, 0, (uint8_t)(f.len >> 8), (uint8_t)f.len};
+	cb_raw(&file, "atkvcap1", 8);
+	cb_raw(&file, len, 4);
+	cb_raw(&file, f.data, f.len);
+	FILE *out = fopen(errcap, "wb");
+	bool written = out && fwrite(file.data, 1, file.len, out) == file.len;
+	if (out)
+		fclose(out);
+	atkv_buf_free(&f);
+	atkv_buf_free(&file);
+	capture_path = errcap;
+	tap_ok(written && start_replay(NULL, NULL), "a relay that sends only an error frame");
+	reset_store(); /* no cursor: the replay server sends its capture from the start */
+	int errors_before = count_in_log("relay error FutureCursor: Cursor in the future.");
+	b = start_builder(NULL);
+	sleep_ms(2500);
+	int errors = count_in_log("relay error FutureCursor: Cursor in the future.") - errors_before;
+	tap_ok(errors >= 2 && spawn_running(b, NULL), "the error is logged and the builder retries (%d times in 2.5 s)",
+	       errors);
+	tap_ok(errors <= 5, "with backoff, not in a loop");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 8. A bad configuration exits 2. */
 	char *argv[] = {BUILDER, "--replicas", "0", NULL};
 	char log[128];
 	snprintf(log, sizeof(log), "%s/bad.log", tmp);

@@ -184,6 +184,13 @@ static void on_closed(void *arg, const char *why)
 	if (!stop_requested)
 		atkv_log(ATKV_LOG_WARNING, "%s", why);
 	b->reconnects++;
+	if (b->rewinding) {
+		/* We closed it to replay after a failed write: NATS, not the relay, needs the time, and
+		 * the replay waits for the writes to settle anyway. */
+		b->state = DISCONNECTED;
+		b->next_connect_ms = now_ms() + 1000;
+		return;
+	}
 	schedule_reconnect(b);
 }
 

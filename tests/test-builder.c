@@ -127,6 +127,9 @@ static int64_t stored_cursor(void)
 	return c;
 }
 
+static void show_log_tail(const char *name, int lines);
+
+/* Waits for the stored cursor; on a timeout shows the end of the logs, for the CI record. */
 static bool wait_cursor(int64_t want, int timeout_ms)
 {
 	for (int t = 0; t < timeout_ms; t += 100) {
@@ -134,6 +137,9 @@ static bool wait_cursor(int64_t want, int timeout_ms)
 			return true;
 		sleep_ms(100);
 	}
+	tap_note("cursor %lld after %d ms, waiting for %lld", (long long)stored_cursor(), timeout_ms, (long long)want);
+	show_log_tail("builder.log", 25);
+	show_log_tail("replay.log", 8);
 	return false;
 }
 
@@ -272,7 +278,7 @@ static pid_t start_builder(const char *extra)
 	snprintf(nats, sizeof(nats), "%s", server.url);
 	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
 	snprintf(log, sizeof(log), "%s/builder.log", tmp);
-	char *argv[] = {BUILDER, "--nats", nats, "--relay", relay, "--ack-timeout", "1000",
+	char *argv[] = {BUILDER, "--nats", nats, "--relay", relay, "--ack-timeout", "2000",
 	                "--config", "/dev/null", (char *)extra, NULL};
 	return spawn(argv, env, log);
 }
@@ -344,6 +350,24 @@ static void http_get(int port, const char *path, char *buf, size_t n)
 	}
 	buf[got] = '\0';
 	close(fd);
+}
+
+static void show_log_tail(const char *name, int lines)
+{
+	char path[160];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (access(path, R_OK))
+		return;
+	char *text = (char *)tap_read_file(path, &n);
+	char *p = text + n;
+	for (int k = 0; p > text && k <= lines; p--)
+		if (p[-1] == '\n')
+			k++;
+	tap_note("--- end of %s:", name);
+	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
+		tap_note("%.*s", (int)(nl - line), line);
+	free(text);
 }
 
 static int count_in_log(const char *needle)
@@ -470,10 +494,10 @@ int main(void)
 	for (int t = 0; t < 20000 && stored_cursor() < 20; t += 50)
 		sleep_ms(50);
 	nats_server_signal(&server, SIGSTOP);
-	sleep_ms(3000);
+	sleep_ms(5000);
 	nats_server_signal(&server, SIGCONT);
-	tap_ok(spawn_running(b, NULL), "the builder survives a 3 s stall of NATS (ack timeout 1 s)");
-	tap_ok(wait_cursor(e.last_seq, 60000), "after the stall the cursor reaches the end");
+	tap_ok(spawn_running(b, NULL), "the builder survives a 5 s stall of NATS (ack timeout 2 s)");
+	tap_ok(wait_cursor(e.last_seq, 120000), "after the stall the cursor reaches the end");
 	tap_eq(compare_records(&e), 0, "and the store is exact");
 
 	spawn_stop(b, SIGTERM, 10000);
@@ -493,7 +517,7 @@ int main(void)
 	tap_ok(nats_server_start(&server, server.port) == 0, "NATS back on port %d", server.port);
 	natsConnection_ConnectTo(&nc, server.url);
 	natsConnection_JetStream(&js, nc, NULL);
-	tap_ok(wait_cursor(e.last_seq, 60000), "after NATS returns the cursor reaches the end");
+	tap_ok(wait_cursor(e.last_seq, 120000), "after NATS returns the cursor reaches the end");
 	tap_eq(compare_records(&e), 0, "and the store is exact");
 	st = spawn_stop(b, SIGTERM, 10000);
 	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "and it still stops cleanly");

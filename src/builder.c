@@ -83,7 +83,6 @@ struct builder {
 	uint64_t watchdog_usec;
 	int64_t last_watchdog_ms;
 	bool rewinding, done;
-	int exit_code;
 };
 
 static int64_t now_ms(void)
@@ -291,7 +290,6 @@ static void shutdown_now(struct builder *b)
 	atkv_relay_close(b->relay);
 	if (!atkv_kvwriter_drain(b->w, 10000))
 		atkv_log(ATKV_LOG_WARNING, "writes still unacknowledged after 10 s; the cursor stays before them");
-	b->saved_cursor = b->saved_cursor < 0 ? -1 : b->saved_cursor;
 	save_cursor(b, now_ms());
 	atkv_log(ATKV_LOG_INFO, "stopped at cursor %lld", (long long)b->saved_cursor);
 	b->done = true;
@@ -443,7 +441,10 @@ int main(int argc, char **argv)
 		atkv_systemd_ready();
 		while (!b.done && atkv_relay_service(b.relay) >= 0)
 			;
-		code = b.exit_code;
+		if (!b.done) {
+			atkv_log(ATKV_LOG_ERROR, "the event loop failed");
+			code = 1;
+		}
 	}
 	/* Late acknowledgements must find neither a freed loop nor a freed writer: the writer stops
 	 * waking the loop, the loop goes, NATS closes and its threads end, then the writer goes. */

@@ -170,7 +170,12 @@ int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
 		in->st.errors[ATKV_INGEST_RELAY_ERROR]++;
 		snprintf(in->relay_error, sizeof(in->relay_error), "%.*s: %.*s", (int)ev->name.n, ev->name.p,
 		         ev->message.p ? (int)ev->message.n : 0, ev->message.p ? ev->message.p : "");
-		atkv_log(ATKV_LOG_ERROR, "relay error %s", in->relay_error);
+		/* The one a relay sends when our cursor is ahead of it needs an operator's decision. */
+		bool future = ev->name.n == 12 && !memcmp(ev->name.p, "FutureCursor", 12);
+		atkv_log(ATKV_LOG_ERROR, "relay error %s%s", in->relay_error,
+		         future ? " (the stored cursor is ahead of this relay: if the relay was reset or "
+		                  "replaced, run once with --cursor 0, or with the seq to resume after)"
+		                : "");
 		return ATKV_INGEST_RELAY_ERRORED;
 	}
 	if (ev->type == ATKV_EVENT_INFO) {

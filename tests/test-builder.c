@@ -555,6 +555,7 @@ int main(void)
 	tap_ok(errors >= 2 && spawn_running(b, NULL), "the error is logged and the builder retries (%d times in 2.5 s)",
 	       errors);
 	tap_ok(errors <= 5, "with backoff, not in a loop");
+	tap_ok(count_in_log("run once with --cursor 0") >= 1, "and the log says what to do about it");
 	spawn_stop(b, SIGTERM, 10000);
 
 	/* 8. A bad configuration exits 2. */

@@ -3,6 +3,8 @@
 #define _DEFAULT_SOURCE
 #include "natsserver.h"
 
+#include <nats/nats.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -137,4 +139,16 @@ void nats_server_destroy(struct nats_server *s)
 			printf("# could not remove %s\n", s->dir);
 		s->dir[0] = '\0';
 	}
+}
+
+natsMsg *kv_last_msg(jsCtx *js, const char *bucket, const char *key)
+{
+	char stream[64], subject[4096];
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	snprintf(stream, sizeof(stream), "KV_%s", bucket);
+	snprintf(subject, sizeof(subject), "$KV.%s.%s", bucket, key);
+	if (js_GetLastMsg(&m, js, stream, subject, NULL, &jerr) != NATS_OK)
+		return NULL;
+	return m;
 }

@@ -3,6 +3,7 @@
 #ifndef ATKV_NATSSERVER_H
 #define ATKV_NATSSERVER_H
 
+#include <nats/nats.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -24,5 +25,9 @@ void nats_server_stop(struct nats_server *s);
 void nats_server_signal(struct nats_server *s, int sig);
 /* Stops the server if running and removes its directory. */
 void nats_server_destroy(struct nats_server *s);
+
+/* The message stored last at $KV.<bucket>.<key> (a value or a delete marker), or NULL.
+ * Free with natsMsg_Destroy. */
+natsMsg *kv_last_msg(jsCtx *js, const char *bucket, const char *key);
 
 #endif

@@ -103,15 +103,13 @@ static void load_expected(struct expected *e)
 
 /* ---- reading the store ---- */
 
-static natsMsg *last_msg(const char *bucket, const char *key)
+static natsMsg *last_msg(const char *bucket, const char *key) { return kv_last_msg(js, bucket, key); }
+
+/* The JSON value of a stored message, or NULL. */
+static json_t *msg_json(natsMsg *m)
 {
-	char stream[64], subject[ATKV_KEY_MAX + 64];
-	natsMsg *m = NULL;
-	jsErrCode jerr = 0;
-	snprintf(stream, sizeof(stream), "KV_%s", bucket);
-	snprintf(subject, sizeof(subject), "$KV.%s.%s", bucket, key);
-	js_GetLastMsg(&m, js, stream, subject, NULL, &jerr);
-	return m;
+	json_error_t jerr;
+	return m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
 }
 
 static int64_t stored_cursor(void)
@@ -160,8 +158,7 @@ static int compare_records(const struct expected *e)
 		if (json_is_null(want)) {
 			ok = m && op && !strcmp(op, "DEL") && natsMsg_GetDataLength(m) == 0;
 		} else {
-			json_error_t jerr;
-			json_t *got = m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
+			json_t *got = msg_json(m);
 			ok = got && !op && json_equal(got, json_object_get(want, "value")) && cid &&
 			     !strcmp(cid, json_string_value(json_object_get(want, "cid")));
 			json_decref(got);
@@ -194,8 +191,7 @@ static int compare_accounts(const struct expected *e)
 	json_t *want;
 	json_object_foreach(e->accounts, key, want) {
 		natsMsg *m = last_msg("account", key);
-		json_error_t jerr;
-		json_t *got = m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
+		json_t *got = msg_json(m);
 		if (!got || !json_equal(got, want)) {
 			if (bad++ < 3) {
 				char *g = got ? json_dumps(got, JSON_COMPACT) : NULL, *w = json_dumps(want, JSON_COMPACT);

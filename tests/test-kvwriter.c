@@ -19,19 +19,6 @@ static struct nats_server server;
 
 static struct atkv_str S(const char *s) { return (struct atkv_str){s, strlen(s)}; }
 
-/* The stored message at $KV.<bucket>.<key>, or NULL. */
-static natsMsg *last_msg(jsCtx *js, const char *bucket, const char *key)
-{
-	char stream[64], subject[512];
-	natsMsg *m = NULL;
-	jsErrCode jerr = 0;
-	snprintf(stream, sizeof(stream), "KV_%s", bucket);
-	snprintf(subject, sizeof(subject), "$KV.%s.%s", bucket, key);
-	if (js_GetLastMsg(&m, js, stream, subject, NULL, &jerr) != NATS_OK)
-		return NULL;
-	return m;
-}
-
 static bool header_is(natsMsg *m, const char *name, const char *want)
 {
 	const char *v = NULL;
@@ -108,14 +95,14 @@ static void test_writes(natsConnection *nc)
 	tap_ok(atkv_kvwriter_drain(w, 5000), "all writes acknowledged");
 	tap_eq(atkv_kvwriter_watermark(w), 3, "watermark at the last event");
 
-	natsMsg *k2 = last_msg(js, "record", "1.app.bsky.feed.like.did/3Aplc/3Aa.k2");
+	natsMsg *k2 = kv_last_msg(js, "record", "1.app.bsky.feed.like.did/3Aplc/3Aa.k2");
 	tap_ok(k2 && natsMsg_GetDataLength(k2) == (int)strlen(json) && memcmp(natsMsg_GetData(k2), json, strlen(json)) == 0,
 	       "k2 holds the record JSON");
 	tap_ok(header_is(k2, "Atkv-Cid", "bafyreia") && header_is(k2, "Atkv-Rev", "3k2a") &&
 	       header_is(k2, "Atkv-Seq", "1") && header_is(k2, "Atkv-Time", "2024-01-01T00:00:00Z"),
 	       "k2 carries the Atkv-* headers");
 	natsMsg_Destroy(k2);
-	natsMsg *k1 = last_msg(js, "record", "1.app.bsky.feed.like.did/3Aplc/3Aa.k1");
+	natsMsg *k1 = kv_last_msg(js, "record", "1.app.bsky.feed.like.did/3Aplc/3Aa.k1");
 	tap_ok(k1 && natsMsg_GetDataLength(k1) == 0 && header_is(k1, "KV-Operation", "DEL") && header_is(k1, "Atkv-Seq", "2"),
 	       "k1 is a KV delete");
 	natsMsg_Destroy(k1);
@@ -227,7 +214,7 @@ static void test_stall(natsConnection *nc)
 	}
 	tap_ok(atkv_kvwriter_drain(w, 10000) && atkv_kvwriter_watermark(w) == 16 && !atkv_kvwriter_failed(w, NULL, 0),
 	       "the replay lands: watermark 16");
-	natsMsg *s5 = last_msg(js, "record", "3.a.b.c.did/3Aplc/3Ac.s5");
+	natsMsg *s5 = kv_last_msg(js, "record", "3.a.b.c.did/3Aplc/3Ac.s5");
 	tap_ok(s5 != NULL, "the last replayed key is stored");
 	natsMsg_Destroy(s5);
 	atkv_kvwriter_free(w);

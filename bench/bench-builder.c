@@ -136,14 +136,17 @@ int main(int argc, char **argv)
 	}
 	snprintf(log, sizeof(log), "%s/publish.log", tmp);
 	char *pub[] = {"bench/bench-publish", server.url, (char *)capture, loops_s, "20000", NULL};
+	double srv0 = cpu_seconds(server.pid);
 	pid_t p = spawn(pub, NULL, log);
 	double base = time_writes(js, total, p, 300);
+	double pub_cpu = cpu_seconds(p), base_srv_cpu = cpu_seconds(server.pid) - srv0;
 	spawn_stop(p, SIGTERM, 60000);
 	js_DeleteKeyValue(js, "record");
 	js_DeleteKeyValue(js, "account");
 	if (base > 0)
-		printf("baseline (plain async publish): writes=%llu seconds=%.3f writes_per_s=%.0f\n",
-		       (unsigned long long)total, base, (double)total / base);
+		printf("baseline (plain async publish): writes=%llu seconds=%.3f writes_per_s=%.0f "
+		       "cpu_s=%.2f nats_server_cpu_s=%.2f\n",
+		       (unsigned long long)total, base, (double)total / base, pub_cpu, base_srv_cpu);
 
 	/* The builder, fed by the replay server. */
 	snprintf(portfile, sizeof(portfile), "%s/port", tmp);
@@ -166,17 +169,18 @@ int main(int argc, char **argv)
 	snprintf(log, sizeof(log), "%s/builder.log", tmp);
 	char *bld[] = {"src/atkv-builder", "--nats", server.url, "--relay", relay, "--config", "/dev/null", NULL};
 	pid_t b = spawn(bld, NULL, log);
-	double cpu0 = cpu_seconds(b);
+	double cpu0 = cpu_seconds(b), rcpu0 = cpu_seconds(r);
+	srv0 = cpu_seconds(server.pid);
 	double took = time_writes(js, total, b, 300);
 	long rss = peak_rss_kb(b);
-	double cpu = cpu_seconds(b) - cpu0;
+	double cpu = cpu_seconds(b) - cpu0, rcpu = cpu_seconds(r) - rcpu0, srv_cpu = cpu_seconds(server.pid) - srv0;
 	spawn_stop(b, SIGTERM, 20000);
 	spawn_stop(r, SIGTERM, 5000);
 	if (took > 0) {
 		printf("builder: events=%llu writes=%llu seconds=%.3f events_per_s=%.0f writes_per_s=%.0f "
-		       "cpu_s=%.2f peak_rss_mb=%.1f\n",
+		       "cpu_s=%.2f peak_rss_mb=%.1f replay_cpu_s=%.2f nats_server_cpu_s=%.2f\n",
 		       (unsigned long long)events * (unsigned long long)loops, (unsigned long long)total, took,
-		       (double)events * (double)loops / took, (double)total / took, cpu, (double)rss / 1024);
+		       (double)events * (double)loops / took, (double)total / took, cpu, (double)rss / 1024, rcpu, srv_cpu);
 		if (base > 0)
 			printf("ratio: builder / baseline writes per second = %.2f\n", base / took);
 	}

@@ -45,6 +45,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_BUFFER: return "output buffer too small";
 	case ATKV_E_BASE64: return "invalid base64";
 	case ATKV_E_NATS: return "NATS operation failed";
+	case ATKV_E_WEBSOCKET: return "WebSocket protocol violation";
 	}
 	return "unknown error";
 }

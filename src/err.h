@@ -36,6 +36,7 @@ enum atkv_code {
 	ATKV_E_BUFFER = -26,        /* the caller's output buffer is too small */
 	ATKV_E_BASE64 = -27,        /* text that is not base64 */
 	ATKV_E_NATS = -28,          /* NATS refused or failed an operation */
+	ATKV_E_WEBSOCKET = -29,     /* a WebSocket handshake or frame that breaks RFC 6455 */
 };
 
 struct atkv_err {

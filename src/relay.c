@@ -1,12 +1,34 @@
-/* relay.c — the subscribeRepos client on libwebsockets (see relay.h). */
+/* relay.c — the subscribeRepos client (see relay.h). libwebsockets carries the TCP connection
+ * and runs the loop; the WebSocket protocol (websocket.c) and TLS (tls.c) are atkv's own, so a
+ * frame is handled whole: lws 4.1's client parser goes byte by byte and took half the builder's
+ * CPU, and its raw connections cannot start TLS. */
 #include "relay.h"
 #include "buf.h"
+#include "tls.h"
+#include "websocket.h"
 
 #include <libwebsockets.h>
+#include <openssl/rand.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* From connect to an open WebSocket, and the silences before a ping and before giving up: a
+ * half-open TCP connection would otherwise look like a quiet firehose forever. */
+#define OPEN_TIMEOUT_MS 30000
+#define IDLE_PING_MS 30000
+#define IDLE_HANGUP_MS 60000
+
+enum state {
+	IDLE,           /* no connection */
+	CONNECTING,     /* TCP connect */
+	TLS_HANDSHAKE,
+	UPGRADING,      /* the HTTP upgrade request sent, its answer awaited */
+	OPEN,
+	CLOSING,        /* a close frame answered; the connection ends once it is sent */
+};
 
 struct atkv_relay {
 	struct atkv_relay_options o;
@@ -14,85 +36,283 @@ struct atkv_relay {
 	struct lws_context *ctx;
 	struct lws *wsi;             /* the open or opening connection */
 	lws_sorted_usec_list_t tick;
-	struct atkv_buf message;     /* reassembly of the current message */
+	lws_sorted_usec_list_t resume; /* goes on with input left when reading was paused */
+	struct atkv_tls_context *tls_ctx; /* wss:// only */
+	struct atkv_tls *tls;        /* the connection's, once TCP is up */
+	struct atkv_ws_reader ws;
+	struct atkv_buf in;          /* plaintext received and not used yet */
+	struct atkv_buf out;         /* bytes for the socket, after LWS_PRE bytes lws may use */
+	enum state state;
 	bool paused;
-	bool tls;
+	bool pinged;
+	bool wss;
 	int port;
+	int64_t started_ms, last_rx_ms;
+	char key[ATKV_WS_KEY_SIZE];
 	char url[2048];              /* full URL without the cursor */
 	char host[512];
+	char host_header[520];
 	char path[1536];             /* path and query without the cursor */
 	char request[1600];          /* path with the cursor, for the open connection */
 	char close_why[256];
 	unsigned closures;           /* connections ended, to notice a silent connect failure */
 };
 
-static struct atkv_relay *relay_of_tick(lws_sorted_usec_list_t *sul)
+static int64_t now_ms(void)
 {
-	return (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, tick));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul)
+static void out_reset(struct atkv_relay *r) { r->out.len = LWS_PRE; }
+
+/* Ends the connection from outside a callback of its own, with why for the log. */
+static void kill_connection(struct atkv_relay *r, const char *why)
 {
-	struct atkv_relay *r = relay_of_tick(sul);
-	r->h.tick(r->h.arg);
-	lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, (lws_usec_t)r->o.tick_ms * LWS_US_PER_MS);
+	if (why && !r->close_why[0])
+		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+	if (r->wsi)
+		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
 }
 
 static void closed(struct atkv_relay *r, const char *why)
 {
 	r->wsi = NULL;
-	atkv_buf_reset(&r->message);
+	r->state = IDLE;
+	atkv_tls_free(r->tls);
+	r->tls = NULL;
+	atkv_buf_reset(&r->in);
+	out_reset(r);
+	atkv_ws_reader_reset(&r->ws, r->o.max_message);
+	lws_sul_cancel(&r->resume);
 	r->paused = false;
 	r->closures++;
 	r->h.closed(r->h.arg, why);
 }
 
+/* Queues bytes for the server, encrypted when the connection is TLS. Returns 0 or -1. */
+static int send_bytes(struct atkv_relay *r, const void *p, size_t n)
+{
+	char why[256];
+	if (r->tls) {
+		if (atkv_tls_write(r->tls, p, n, why, sizeof(why)) || atkv_tls_take(r->tls, &r->out)) {
+			snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+			return -1;
+		}
+	} else if (atkv_buf_append(&r->out, p, n)) {
+		snprintf(r->close_why, sizeof(r->close_why), "out of memory");
+		return -1;
+	}
+	lws_callback_on_writable(r->wsi);
+	return 0;
+}
+
+static int send_control(struct atkv_relay *r, enum atkv_ws_opcode op, const uint8_t *p, size_t n)
+{
+	uint8_t frame[ATKV_WS_MAX_HEADER + ATKV_WS_MAX_CONTROL], mask[4];
+	if (RAND_bytes(mask, sizeof(mask)) != 1)
+		memset(mask, 0x5a, sizeof(mask));
+	return send_bytes(r, frame, atkv_ws_frame(frame, op, p, n, mask));
+}
+
+static int send_upgrade(struct atkv_relay *r)
+{
+	uint8_t nonce[16];
+	char req[2400];
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		snprintf(r->close_why, sizeof(r->close_why), "no random bytes for the WebSocket key");
+		return -1;
+	}
+	atkv_ws_key(nonce, r->key);
+	long n = atkv_ws_request(req, sizeof(req), r->host_header, r->request, r->key, "atkv/" PACKAGE_VERSION);
+	if (n < 0) {
+		snprintf(r->close_why, sizeof(r->close_why), "the request line is too long");
+		return -1;
+	}
+	r->state = UPGRADING;
+	return send_bytes(r, req, (size_t)n);
+}
+
+/* Handles what r->in holds: the upgrade answer, then frames until reading is paused. Returns 0,
+ * or -1 with close_why set when the connection must end. */
+static int process(struct atkv_relay *r)
+{
+	size_t pos = 0;
+	int rc = 0;
+	if (r->state == UPGRADING) {
+		long end = atkv_ws_response_end((const uint8_t *)r->in.data, r->in.len);
+		if (end == 0)
+			return 0;
+		char why[256];
+		if (end < 0) {
+			snprintf(r->close_why, sizeof(r->close_why), "the relay's HTTP answer is over %d bytes",
+			         ATKV_WS_MAX_RESPONSE);
+			return -1;
+		}
+		if (atkv_ws_check_response(r->in.data, (size_t)end, r->key, why, sizeof(why))) {
+			snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+			return -1;
+		}
+		pos = (size_t)end;
+		r->state = OPEN;
+		r->h.connected(r->h.arg);
+	}
+	while (r->state == OPEN && !r->paused && pos < r->in.len) {
+		struct atkv_ws_event ev;
+		struct atkv_err err = {0, 0, NULL};
+		long used = atkv_ws_read(&r->ws, (const uint8_t *)r->in.data + pos, r->in.len - pos, &ev, &err);
+		if (used == 0)
+			break;
+		if (used < 0) {
+			char e[160];
+			if (used == ATKV_E_TOO_LARGE)
+				snprintf(r->close_why, sizeof(r->close_why), "a message exceeded %zu bytes", r->o.max_message);
+			else
+				snprintf(r->close_why, sizeof(r->close_why), "%s", atkv_err_format(&err, e, sizeof(e)));
+			rc = -1;
+			break;
+		}
+		pos += (size_t)used;
+		if (ev.kind == ATKV_WS_MESSAGE) {
+			if (r->h.frame(r->h.arg, ev.data, ev.len)) {
+				snprintf(r->close_why, sizeof(r->close_why), "closed by atkv");
+				rc = -1;
+				break;
+			}
+		} else if (ev.kind == ATKV_WS_PING) {
+			if ((rc = send_control(r, ATKV_WS_OP_PONG, ev.data, ev.len)))
+				break;
+		} else if (ev.kind == ATKV_WS_CLOSE) {
+			char reason[200];
+			atkv_ws_close_reason(ev.data, ev.len, reason, sizeof(reason));
+			snprintf(r->close_why, sizeof(r->close_why), "relay closed it (%s)", reason);
+			/* Echo the code; the connection ends once that is sent. */
+			rc = send_control(r, ATKV_WS_OP_CLOSE, ev.data, ev.len < 2 ? ev.len : 2);
+			r->state = CLOSING;
+			break;
+		}
+	}
+	/* What is left is the start of a frame, or frames held while paused. */
+	memmove(r->in.data, r->in.data + pos, r->in.len - pos);
+	r->in.len -= pos;
+	r->in.data[r->in.len] = '\0';
+	return rc;
+}
+
+static void on_resume(lws_sorted_usec_list_t *sul)
+{
+	struct atkv_relay *r = (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, resume));
+	if (r->wsi && !r->paused && process(r))
+		kill_connection(r, NULL);
+}
+
+/* Input from the socket: decrypted when TLS, then handled. Returns 0 or -1 to close. */
+static int received(struct atkv_relay *r, const void *p, size_t n)
+{
+	char why[256];
+	r->last_rx_ms = now_ms();
+	r->pinged = false;
+	if (r->state == CLOSING)
+		return 0;
+	if (!r->tls) {
+		if (atkv_buf_append(&r->in, p, n)) {
+			snprintf(r->close_why, sizeof(r->close_why), "out of memory");
+			return -1;
+		}
+		return process(r);
+	}
+	if (atkv_tls_put(r->tls, p, n)) {
+		snprintf(r->close_why, sizeof(r->close_why), "out of memory");
+		return -1;
+	}
+	if (r->state == TLS_HANDSHAKE) {
+		int hs = atkv_tls_handshake(r->tls, why, sizeof(why));
+		if (hs < 0 || atkv_tls_take(r->tls, &r->out)) {
+			snprintf(r->close_why, sizeof(r->close_why), "%s", hs < 0 ? why : "out of memory");
+			return -1;
+		}
+		lws_callback_on_writable(r->wsi);
+		if (hs == 0)
+			return 0;
+		if (send_upgrade(r))
+			return -1;
+	}
+	if (atkv_tls_read(r->tls, &r->in, why, sizeof(why)) || atkv_tls_take(r->tls, &r->out)) {
+		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+		return -1;
+	}
+	if (r->out.len > LWS_PRE)
+		lws_callback_on_writable(r->wsi);
+	return process(r);
+}
+
+static int connected(struct atkv_relay *r)
+{
+	char why[256];
+	r->last_rx_ms = now_ms();
+	if (!r->tls_ctx)
+		return send_upgrade(r);
+	r->state = TLS_HANDSHAKE;
+	if (atkv_tls_new(r->tls_ctx, r->host, &r->tls, why, sizeof(why)) || atkv_tls_handshake(r->tls, why, sizeof(why)) < 0 ||
+	    atkv_tls_take(r->tls, &r->out)) {
+		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+		return -1;
+	}
+	lws_callback_on_writable(r->wsi);
+	return 0;
+}
+
+static int writable(struct atkv_relay *r, struct lws *wsi)
+{
+	if (r->out.len > LWS_PRE) {
+		size_t n = r->out.len - LWS_PRE;
+		/* lws keeps what the socket does not take and holds WRITEABLE until it is sent. */
+		if (lws_write(wsi, (unsigned char *)r->out.data + LWS_PRE, n, LWS_WRITE_RAW) < 0) {
+			snprintf(r->close_why, sizeof(r->close_why), "cannot write to the relay");
+			return -1;
+		}
+		out_reset(r);
+	}
+	return r->state == CLOSING ? -1 : 0;
+}
+
+static const char *state_phase(enum state s)
+{
+	switch (s) {
+	case TLS_HANDSHAKE: return " during the TLS handshake";
+	case UPGRADING: return " before the WebSocket handshake completed";
+	default: return "";
+	}
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct atkv_relay *r = lws_context_user(lws_get_context(wsi));
-	char why[300];
+	char why[600];
 	(void)user;
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		r->close_why[0] = '\0';
-		r->h.connected(r->h.arg);
-		break;
+	case LWS_CALLBACK_RAW_CONNECTED:
+		return connected(r) ? -1 : 0;
+	case LWS_CALLBACK_RAW_RX:
+		return received(r, in, len) ? -1 : 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return writable(r, wsi);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		snprintf(why, sizeof(why), "cannot connect to %.160s: %.100s", r->url, in ? (const char *)in : "error");
 		closed(r, why);
 		break;
-	case LWS_CALLBACK_CLIENT_CLOSED:
+	case LWS_CALLBACK_RAW_CLOSE:
 		if (wsi != r->wsi)
 			break;
-		snprintf(why, sizeof(why), "connection to %.160s closed%s%.100s", r->url, r->close_why[0] ? ": " : "",
-		         r->close_why);
+		snprintf(why, sizeof(why), "connection to %.160s closed%s%s%.256s", r->url, state_phase(r->state),
+		         r->close_why[0] ? ": " : "", r->close_why);
 		closed(r, why);
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
-		/* A connection freed without CLIENT_CLOSED (e.g. killed while handshaking). */
+		/* A connection freed without RAW_CLOSE (e.g. killed while connecting). */
 		if (wsi == r->wsi)
 			closed(r, "connection abandoned");
-		break;
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		/* The close frame's payload: a 2-byte code, then a reason. */
-		if (len > 2)
-			snprintf(r->close_why, sizeof(r->close_why), "relay closed it: %.*s", (int)(len - 2),
-			         (const char *)in + 2);
-		break;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		if (lws_is_first_fragment(wsi))
-			atkv_buf_reset(&r->message);
-		/* Too long: close now rather than read the rest of it. */
-		if (r->message.len + len > r->o.max_message || atkv_buf_append(&r->message, in, len)) {
-			snprintf(r->close_why, sizeof(r->close_why), "a message exceeded %zu bytes", r->o.max_message);
-			return -1;
-		}
-		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-			break;
-		if (r->h.frame(r->h.arg, (const uint8_t *)r->message.data, r->message.len)) {
-			snprintf(r->close_why, sizeof(r->close_why), "closed by atkv");
-			return -1;
-		}
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		r->h.tick(r->h.arg);
@@ -103,15 +323,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	return 0;
 }
 
-/* A silent relay is pinged after 30 s; one that answers nothing for 60 s is a dead connection
- * (a half-open TCP connection would otherwise look like a quiet firehose forever). */
-static const lws_retry_bo_t idle_policy = {
-	.secs_since_valid_ping = 30,
-	.secs_since_valid_hangup = 60,
-};
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct atkv_relay *r = (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, tick));
+	int64_t now = now_ms();
+	if (r->wsi && r->state != OPEN && r->state != CLOSING && now - r->started_ms > OPEN_TIMEOUT_MS) {
+		kill_connection(r, "no WebSocket connection within 30 s");
+	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > IDLE_HANGUP_MS) {
+		kill_connection(r, "nothing from the relay for 60 s");
+	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > IDLE_PING_MS && !r->pinged) {
+		r->pinged = true;
+		if (send_control(r, ATKV_WS_OP_PING, (const uint8_t *)"atkv", 4))
+			kill_connection(r, NULL);
+	}
+	r->h.tick(r->h.arg);
+	lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, (lws_usec_t)r->o.tick_ms * LWS_US_PER_MS);
+}
 
 static const struct lws_protocols protocols[] = {
-	{"atkv-relay", callback, 0, 65536, 0, NULL, 0},
+	{"atkv-relay", callback, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -131,9 +361,14 @@ static int parse_url(struct atkv_relay *r, const char *url, char *why, size_t wh
 		snprintf(why, why_n, "--relay: expected a ws:// or wss:// URL, got \"%s\"", url);
 		return -1;
 	}
-	r->tls = !strcmp(prot, "wss");
+	r->wss = !strcmp(prot, "wss");
 	r->port = port;
 	snprintf(r->host, sizeof(r->host), "%s", ads);
+	bool v6 = strchr(r->host, ':') != NULL;
+	if ((r->wss && port == 443) || (!r->wss && port == 80))
+		snprintf(r->host_header, sizeof(r->host_header), v6 ? "[%s]" : "%s", r->host);
+	else
+		snprintf(r->host_header, sizeof(r->host_header), v6 ? "[%s]:%d" : "%s:%d", r->host, port);
 	/* lws_parse_uri drops the leading '/' of the path. */
 	const char *p = path;
 	while (*p == '/')
@@ -146,7 +381,7 @@ static int parse_url(struct atkv_relay *r, const char *url, char *why, size_t wh
 		snprintf(r->path, sizeof(r->path), "/%.*s", (int)n, p);
 	else
 		snprintf(r->path, sizeof(r->path), "%s%.*s%s", n ? "/" : "", (int)n, p, ATKV_SUBSCRIBE_PATH);
-	if ((r->tls && port == 443) || (!r->tls && port == 80))
+	if ((r->wss && port == 443) || (!r->wss && port == 80))
 		snprintf(r->url, sizeof(r->url), "%s://%.500s%.1500s", prot, r->host, r->path);
 	else
 		snprintf(r->url, sizeof(r->url), "%s://%.500s:%d%.1500s", prot, r->host, port, r->path);
@@ -157,13 +392,17 @@ int atkv_relay_new(const struct atkv_relay_options *o, const struct atkv_relay_h
                    struct atkv_relay **out, char *why, size_t why_n)
 {
 	struct atkv_relay *r = calloc(1, sizeof(*r));
-	if (!r) {
+	if (!r || atkv_buf_reserve(&r->out, LWS_PRE + 4096)) {
+		free(r);
 		snprintf(why, why_n, "out of memory");
 		return -1;
 	}
 	r->o = *o;
 	r->h = *h;
-	if (parse_url(r, o->url, why, why_n)) {
+	out_reset(r);
+	atkv_ws_reader_reset(&r->ws, o->max_message);
+	if (parse_url(r, o->url, why, why_n) || (r->wss && atkv_tls_context_new(o->ca_file, &r->tls_ctx, why, why_n))) {
+		atkv_buf_free(&r->out);
 		free(r);
 		return -1;
 	}
@@ -172,12 +411,15 @@ int atkv_relay_new(const struct atkv_relay_options *o, const struct atkv_relay_h
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.user = r;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.client_ssl_ca_filepath = o->ca_file;
+	/* Reads of 64 KiB: a busy firehose fills them, and each read is a system call. */
+	info.pt_serv_buf_size = 65536;
+	/* TLS for the relay is tls.c's; lws only serves plain /metrics. */
 	/* atkv logs for itself; lws only reports its errors. */
 	lws_set_log_level(LLL_ERR, NULL);
 	if (!(r->ctx = lws_create_context(&info))) {
 		snprintf(why, why_n, "cannot create the libwebsockets context");
+		atkv_tls_context_free(r->tls_ctx);
+		atkv_buf_free(&r->out);
 		free(r);
 		return -1;
 	}
@@ -191,8 +433,13 @@ void atkv_relay_free(struct atkv_relay *r)
 	if (!r)
 		return;
 	lws_sul_cancel(&r->tick);
+	lws_sul_cancel(&r->resume);
 	lws_context_destroy(r->ctx);
-	atkv_buf_free(&r->message);
+	atkv_tls_free(r->tls);
+	atkv_tls_context_free(r->tls_ctx);
+	atkv_ws_reader_free(&r->ws);
+	atkv_buf_free(&r->in);
+	atkv_buf_free(&r->out);
 	free(r);
 }
 
@@ -210,17 +457,18 @@ int atkv_relay_connect(struct atkv_relay *r, int64_t cursor)
 	ci.context = r->ctx;
 	ci.address = r->host;
 	ci.port = r->port;
-	ci.path = r->request;
 	ci.host = r->host;
-	ci.origin = r->host;
-	ci.ssl_connection = r->tls ? LCCSCF_USE_SSL : 0;
+	ci.method = "RAW";
 	ci.local_protocol_name = protocols[0].name;
 	ci.pwsi = &r->wsi;
-	ci.retry_and_idle_policy = &idle_policy;
 	r->close_why[0] = '\0';
+	r->state = CONNECTING;
+	r->started_ms = now_ms();
+	r->pinged = false;
 	unsigned before = r->closures;
 	if (!lws_client_connect_via_info(&ci)) {
 		/* lws reports most failures through CONNECTION_ERROR; the owner hears of the rest here. */
+		r->wsi = NULL;
 		if (r->closures == before)
 			closed(r, "cannot start the connection");
 		return -1;
@@ -228,11 +476,7 @@ int atkv_relay_connect(struct atkv_relay *r, int64_t cursor)
 	return 0;
 }
 
-void atkv_relay_close(struct atkv_relay *r)
-{
-	if (r->wsi)
-		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
-}
+void atkv_relay_close(struct atkv_relay *r) { kill_connection(r, NULL); }
 
 bool atkv_relay_is_open(const struct atkv_relay *r) { return r->wsi != NULL; }
 
@@ -242,6 +486,10 @@ void atkv_relay_pause(struct atkv_relay *r, bool pause)
 		return;
 	r->paused = pause;
 	lws_rx_flow_control(r->wsi, pause ? 0 : 1);
+	/* Frames already received wait in r->in; they go first, from the loop rather than from
+	 * inside the caller. */
+	if (!pause && r->in.len)
+		lws_sul_schedule(r->ctx, 0, &r->resume, on_resume, 1);
 }
 
 void atkv_relay_wake(struct atkv_relay *r) { lws_cancel_service(r->ctx); }

@@ -29,9 +29,9 @@
 #define PROG "atkv-firehose-replay"
 #define XRPC_PATH "/xrpc/com.atproto.sync.subscribeRepos"
 
-/* Largest piece of a message handed to lws_write at once. Frames can be several MB; sending them
- * in fragments keeps lws from copying the unsent rest of a huge write into its own buffer, and
- * lets one shared scratch buffer serve every client. */
+/* Largest piece of a message handed to lws_write at once (--fragment lowers it). Frames can be
+ * several MB; sending them in fragments keeps lws from copying the unsent rest of a huge write
+ * into its own buffer, and lets one shared scratch buffer serve every client. */
 #define FRAG_MAX ((size_t)64 * 1024)
 
 /* Fragments written per WRITEABLE callback at most, so one fast client cannot starve others. */
@@ -65,6 +65,9 @@ struct options {
 	uint64_t loops;
 	uint64_t close_after;   /* 0 = never */
 	uint64_t garbage_every; /* 0 = never */
+	uint64_t fragment;      /* bytes per WebSocket frame, at most FRAG_MAX */
+	const char *tls_cert;   /* both set: serve wss:// */
+	const char *tls_key;
 };
 
 struct replay {
@@ -424,8 +427,8 @@ static void pace_due(lws_sorted_usec_list_t *sul)
 static int send_fragment(struct replay *r, struct client *c)
 {
 	size_t total = msg_len(&c->msg), n = total - c->msg_sent;
-	if (n > FRAG_MAX)
-		n = FRAG_MAX;
+	if (n > r->opt.fragment)
+		n = r->opt.fragment;
 	msg_copy(&c->msg, c->msg_sent, r->scratch + LWS_PRE, n);
 	bool first = c->msg_sent == 0, last = c->msg_sent + n == total;
 	int flags = lws_write_ws_flags(LWS_WRITE_BINARY, first, last);
@@ -610,9 +613,10 @@ static void usage(FILE *to)
 {
 	fprintf(to,
 	"usage: " PROG " FILE --listen ADDR:PORT [--rate N] [--loop N] [--close-after N]\n"
-	"       [--garbage-every N] [--port-file PATH]\n"
+	"       [--garbage-every N] [--fragment BYTES] [--tls-cert FILE --tls-key FILE]\n"
+	"       [--port-file PATH]\n"
 	"Serves the firehose capture FILE (atkvcap1, as written by tests/reference/capture.js) as\n"
-	"com.atproto.sync.subscribeRepos at ws://ADDR:PORT" XRPC_PATH ".\n"
+	"com.atproto.sync.subscribeRepos at ws://ADDR:PORT" XRPC_PATH " (wss:// with --tls-cert).\n"
 	"Every frame goes out as one binary WebSocket message, byte for byte as captured. Each\n"
 	"connection starts at the first frame, or with ?cursor=N after the resume point: the first\n"
 	"frame whose seq is greater than N (frames without a seq, such as #info, are sent only when\n"
@@ -633,6 +637,10 @@ static void usage(FILE *to)
 	"                       frame (to test reconnecting with a cursor)\n"
 	"  --garbage-every N    after every N-th frame, also send one binary message of 64\n"
 	"                       deterministic garbage bytes that are not valid CBOR\n"
+	"  --fragment BYTES     split each message into WebSocket frames of at most BYTES\n"
+	"                       (default and maximum 65536), to test reassembly\n"
+	"  --tls-cert FILE      serve wss:// with this PEM certificate (chain) ...\n"
+	"  --tls-key FILE       ... and this PEM private key\n"
 	"  --help               show this help\n"
 	"\n"
 	"One line per connection goes to stderr when it ends (peer, cursor, frames sent).\n"
@@ -716,8 +724,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const char *const valued[] = {
 		"--listen", "--rate", "--loop", "--close-after", "--garbage-every", "--port-file",
+		"--fragment", "--tls-cert", "--tls-key",
 	};
 	o->loops = 1;
+	o->fragment = FRAG_MAX;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -744,10 +754,21 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 		if (strcmp(name, "--listen") == 0)
 			o->listen = v;
-		else if (strcmp(name, "--port-file") == 0) {
+		else if (strcmp(name, "--port-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
+		         strcmp(name, "--tls-key") == 0) {
 			if (!*v)
 				return bad_arg("%s: empty path", name);
-			o->port_file = v;
+			if (strcmp(name, "--port-file") == 0)
+				o->port_file = v;
+			else if (strcmp(name, "--tls-cert") == 0)
+				o->tls_cert = v;
+			else
+				o->tls_key = v;
+		} else if (strcmp(name, "--fragment") == 0) {
+			if (parse_count(name, v, &o->fragment))
+				return -1;
+			if (o->fragment > FRAG_MAX)
+				return bad_arg("--fragment: at most %zu bytes, got '%s'", FRAG_MAX, v);
 		} else if (parse_count(name, v, strcmp(name, "--rate") == 0 ? &o->rate :
 		                                strcmp(name, "--loop") == 0 ? &o->loops :
 		                                strcmp(name, "--close-after") == 0 ? &o->close_after :
@@ -758,6 +779,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return bad_arg("missing the capture FILE");
 	if (!o->listen)
 		return bad_arg("missing --listen ADDR:PORT");
+	if (!o->tls_cert != !o->tls_key)
+		return bad_arg("--tls-cert and --tls-key go together");
 	return parse_listen(o->listen, o->addr, sizeof(o->addr), &o->port);
 }
 
@@ -826,6 +849,8 @@ static int serve(struct replay *r)
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (r->opt.tls_cert)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = r;
 	r->ctx = lws_create_context(&info);
 	if (!r->ctx) {
@@ -839,6 +864,12 @@ static int serve(struct replay *r)
 	info.iface = any ? NULL : addr;
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (r->opt.tls_cert) {
+		/* lws looks for the option on the vhost too, not only on the context. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = r->opt.tls_cert;
+		info.ssl_private_key_filepath = r->opt.tls_key;
+	}
 	if (!strchr(addr, ':') && strcmp(addr, "*") != 0)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6; /* an IPv4 address: bind IPv4 */
 	struct lws_vhost *vh = lws_create_vhost(r->ctx, &info);

@@ -232,16 +232,16 @@ static int replay_port;
 
 static const char *capture_path;
 
-static bool start_replay(const char *extra1, const char *extra2)
+/* Starts the replay server with up to 6 more arguments (NULL-terminated). */
+static bool start_replay_with(const char *const *extra)
 {
 	char portfile[128], log[128];
 	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
 	snprintf(log, sizeof(log), "%s/replay.log", tmp);
 	unlink(portfile);
-	char *argv[] = {REPLAY, (char *)capture_path, "--listen", "127.0.0.1:0",
-	                "--port-file", portfile, (char *)extra1, (char *)extra2, NULL};
-	if (!extra1)
-		argv[6] = NULL;
+	char *argv[14] = {REPLAY, (char *)capture_path, "--listen", "127.0.0.1:0", "--port-file", portfile};
+	for (int i = 0; extra && extra[i] && i < 6; i++)
+		argv[6 + i] = (char *)extra[i];
 	replay_pid = spawn(argv, NULL, log);
 	for (int t = 0; t < 5000; t += 20) {
 		FILE *f = fopen(portfile, "r");
@@ -256,6 +256,12 @@ static bool start_replay(const char *extra1, const char *extra2)
 	return false;
 }
 
+static bool start_replay(const char *extra1, const char *extra2)
+{
+	const char *extra[] = {extra1, extra2, NULL};
+	return start_replay_with(extra);
+}
+
 static void stop_replay(void)
 {
 	spawn_stop(replay_pid, SIGTERM, 5000);
@@ -265,18 +271,40 @@ static void stop_replay(void)
 static int notify_fd = -1;
 static char notify_path[128];
 
-static pid_t start_builder(const char *extra)
+/* The builder on relay (NULL: the replay server over ws://), with up to two more arguments. */
+static pid_t start_builder_with(const char *relay_url, const char *extra, const char *extra2)
 {
-	static char relay[64], nats[64], env_notify[160];
+	static char relay[256], nats[64], env_notify[160];
 	static char *env[] = {env_notify, "WATCHDOG_USEC=2000000", NULL};
 	char log[128];
-	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
+	if (relay_url)
+		snprintf(relay, sizeof(relay), "%s", relay_url);
+	else
+		snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
 	snprintf(nats, sizeof(nats), "%s", server.url);
 	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
 	snprintf(log, sizeof(log), "%s/builder.log", tmp);
 	char *argv[] = {BUILDER, "--nats", nats, "--relay", relay, "--ack-timeout", "2000",
-	                "--config", "/dev/null", (char *)extra, NULL};
+	                "--config", "/dev/null", (char *)extra, (char *)extra2, NULL};
 	return spawn(argv, env, log);
+}
+
+static pid_t start_builder(const char *extra) { return start_builder_with(NULL, extra, NULL); }
+
+/* A CA of the test's own and a server certificate it signed for the name localhost only. */
+static bool make_certs(void)
+{
+	char cmd[1600];
+	snprintf(cmd, sizeof(cmd),
+	         "(cd '%s' && printf 'subjectAltName=DNS:localhost\\n' > ext && "
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem "
+	         "-days 2 -subj /CN=atkv-test-ca && "
+	         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr "
+	         "-subj /CN=localhost && "
+	         "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 "
+	         "-extfile ext) >/dev/null 2>&1",
+	         tmp);
+	return system(cmd) == 0;
 }
 
 /* The notify socket is read all the time, as systemd does: its queue is short
@@ -518,7 +546,42 @@ int main(void)
 	st = spawn_stop(b, SIGTERM, 10000);
 	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "and it still stops cleanly");
 
-	/* 7. A relay that answers with an error frame: logged, and retried with backoff. */
+	/* 7. wss:// with the test's own CA, every message split into WebSocket frames of 100 bytes. */
+	reset_store();
+	stop_replay();
+	char cert[128], key[128], ca[128], url[128];
+	snprintf(cert, sizeof(cert), "%s/srv.pem", tmp);
+	snprintf(key, sizeof(key), "%s/srv.key", tmp);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", tmp);
+	const char *tls_args[] = {"--tls-cert", cert, "--tls-key", key, "--fragment", "100", NULL};
+	tap_ok(make_certs() && start_replay_with(tls_args), "a wss:// replay server with a CA made by the test");
+	snprintf(url, sizeof(url), "wss://localhost:%d", replay_port);
+	b = start_builder_with(url, "--relay-ca", ca);
+	tap_ok(wait_cursor(e.last_seq, 30000), "over TLS in 100-byte WebSocket frames the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+	tap_eq(compare_accounts(&e), 0, "and bucket account too");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* A certificate the system's CAs do not know, or for another name: refused, nothing written. */
+	reset_store();
+	b = start_builder_with(url, NULL, NULL);
+	for (int t = 0; t < 10000 && !count_in_log("the TLS certificate of localhost does not verify"); t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("the TLS certificate of localhost does not verify: unable to get local issuer") >= 1,
+	       "a certificate from an unknown CA is refused, and the log says why");
+	tap_eq((long long)stream_msgs("KV_record"), 0, "and nothing is written");
+	spawn_stop(b, SIGTERM, 10000);
+	snprintf(url, sizeof(url), "wss://127.0.0.1:%d", replay_port);
+	b = start_builder_with(url, "--relay-ca", ca);
+	for (int t = 0; t < 10000 && !count_in_log("the TLS certificate of 127.0.0.1 does not verify"); t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("the TLS certificate of 127.0.0.1 does not verify: IP address mismatch") >= 1,
+	       "a certificate for another name is refused");
+	tap_eq((long long)stream_msgs("KV_record"), 0, "and nothing is written");
+	spawn_stop(b, SIGTERM, 10000);
+	stop_replay();
+
+	/* 8. A relay that answers with an error frame: logged, and retried with backoff. */
 	stop_replay();
 	static char errcap[128];
 	snprintf(errcap, sizeof(errcap), "%s/error.cap", tmp);
@@ -554,7 +617,7 @@ int main(void)
 	tap_ok(count_in_log("run once with --cursor 0") >= 1, "and the log says what to do about it");
 	spawn_stop(b, SIGTERM, 10000);
 
-	/* 8. A bad configuration exits 2. */
+	/* 9. A bad configuration exits 2. */
 	char *argv[] = {BUILDER, "--replicas", "0", NULL};
 	char log[128];
 	snprintf(log, sizeof(log), "%s/bad.log", tmp);

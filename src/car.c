@@ -17,11 +17,13 @@
 /* Up to this many blocks, lookups scan the block array instead of building the table. */
 #define SCAN_MAX 16
 
+enum check { UNCHECKED, GOOD, BAD };
+
 struct block {
 	struct atkv_cid cid;
 	const uint8_t *data;
 	size_t len;
-	bool bad;               /* hash differs from the CID */
+	enum check check;       /* against the CID, done when the block is first fetched */
 };
 
 struct atkv_car {
@@ -30,7 +32,7 @@ struct atkv_car {
 	struct atkv_cid roots[ATKV_CAR_MAX_ROOTS];
 	size_t n_roots;
 	struct block *blocks;
-	size_t n_blocks, cap_blocks, n_bad;
+	size_t n_blocks, cap_blocks, n_bad;  /* n_bad: blocks found bad so far */
 	uint32_t *slots;        /* index + 1 into blocks; 0 is empty */
 	size_t n_slots;         /* a power of two, at least twice n_blocks */
 };
@@ -134,6 +136,20 @@ static int add_block(struct atkv_car *car, const struct block *b)
 	return 0;
 }
 
+/* Hashes the block the first time it is asked for. Returns 0, ATKV_E_CID_MISMATCH, or a
+ * hashing failure (which leaves it unchecked). */
+static int check(struct atkv_car *car, struct block *b)
+{
+	if (b->check == UNCHECKED) {
+		int rc = atkv_cid_verify(car->sha, &b->cid, b->data, b->len);
+		if (rc && rc != ATKV_E_CID_MISMATCH)
+			return rc;
+		b->check = rc ? BAD : GOOD;
+		car->n_bad += b->check == BAD;
+	}
+	return b->check == GOOD ? 0 : ATKV_E_CID_MISMATCH;
+}
+
 static int build_index(struct atkv_car *car)
 {
 	if (car->n_blocks <= SCAN_MAX)
@@ -153,14 +169,17 @@ static int build_index(struct atkv_car *car)
 	for (size_t i = 0; i < car->n_blocks; i++) {
 		const struct atkv_cid *cid = &car->blocks[i].cid;
 		size_t s = slot_of(car, cid->bytes, cid->len);
-		/* A CID met twice keeps its first good block. */
+		/* A CID met twice keeps its first good block: only then are blocks hashed here. */
 		while (car->slots[s]) {
-			const struct block *o = &car->blocks[car->slots[s] - 1];
+			struct block *o = &car->blocks[car->slots[s] - 1];
 			if (o->cid.len == cid->len && memcmp(o->cid.bytes, cid->bytes, cid->len) == 0)
 				break;
 			s = (s + 1) & mask;
 		}
-		if (!car->slots[s] || (car->blocks[car->slots[s] - 1].bad && !car->blocks[i].bad))
+		if (!car->slots[s])
+			car->slots[s] = (uint32_t)i + 1;
+		else if (check(car, &car->blocks[car->slots[s] - 1]) == ATKV_E_CID_MISMATCH &&
+		         check(car, &car->blocks[i]) == 0)
 			car->slots[s] = (uint32_t)i + 1;
 	}
 	return 0;
@@ -208,11 +227,11 @@ int atkv_car_load(struct atkv_car *car, const uint8_t *p, size_t n, struct atkv_
 		}
 		b.data = p + off + used;
 		b.len = (size_t)len - used;
-		rc = atkv_cid_verify(car->sha, &b.cid, b.data, b.len);
-		b.bad = rc == ATKV_E_CID_MISMATCH;
-		car->n_bad += b.bad;
-		if (rc && !b.bad) {
-			rc = atkv_fail(err, rc, start, "car block");
+		b.check = UNCHECKED;
+		/* Hashed when fetched, so blocks nobody reads (MST nodes, for the firehose) cost
+		 * nothing; the hash function is checked now. */
+		if (b.cid.hash != ATKV_MULTIHASH_SHA256 || b.cid.digest_len != 32) {
+			rc = atkv_fail(err, ATKV_E_CID, start, "car block");
 			goto fail;
 		}
 		if ((rc = add_block(car, &b))) {
@@ -233,38 +252,31 @@ fail:
 	return rc;
 }
 
-int atkv_car_get(const struct atkv_car *car, const uint8_t *cid, size_t cid_len,
-                 const uint8_t **data, size_t *len)
+int atkv_car_get(struct atkv_car *car, const uint8_t *cid, size_t cid_len, const uint8_t **data, size_t *len)
 {
+	struct block *found = NULL;
+	int rc = ATKV_E_BLOCK_MISSING;
 	if (car->n_blocks <= SCAN_MAX) {
 		/* Same rule as the table: the first good block of a CID wins. */
-		const struct block *found = NULL;
-		for (size_t i = 0; i < car->n_blocks; i++) {
-			const struct block *b = &car->blocks[i];
-			if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0 &&
-			    (!found || (found->bad && !b->bad)))
+		for (size_t i = 0; i < car->n_blocks && !found; i++) {
+			struct block *b = &car->blocks[i];
+			if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0 && (rc = check(car, b)) == 0)
 				found = b;
 		}
-		if (!found)
-			return ATKV_E_BLOCK_MISSING;
-		if (found->bad)
-			return ATKV_E_CID_MISMATCH;
-		*data = found->data;
-		*len = found->len;
-		return 0;
-	}
-	size_t mask = car->n_slots - 1;
-	size_t s = slot_of(car, cid, cid_len);
-	while (car->slots[s]) {
-		const struct block *b = &car->blocks[car->slots[s] - 1];
-		if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0) {
-			if (b->bad)
-				return ATKV_E_CID_MISMATCH;
-			*data = b->data;
-			*len = b->len;
-			return 0;
+	} else {
+		size_t mask = car->n_slots - 1;
+		for (size_t s = slot_of(car, cid, cid_len); car->slots[s] && !found; s = (s + 1) & mask) {
+			struct block *b = &car->blocks[car->slots[s] - 1];
+			if (b->cid.len == cid_len && memcmp(b->cid.bytes, cid, cid_len) == 0) {
+				if ((rc = check(car, b)))
+					return rc;
+				found = b;
+			}
 		}
-		s = (s + 1) & mask;
 	}
-	return ATKV_E_BLOCK_MISSING;
+	if (!found)
+		return rc;
+	*data = found->data;
+	*len = found->len;
+	return 0;
 }

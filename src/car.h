@@ -1,9 +1,9 @@
 /* car.h — CAR v1 reader (IPLD CARv1 spec; atproto repository spec "CAR file serialization"):
  * a varint-prefixed DAG-CBOR header {version: 1, roots: [links]}, then varint-prefixed sections
- * of CID + block. Loading checks every block against its CID and indexes the blocks by CID;
- * the index points into the caller's bytes, nothing is copied. A block whose hash differs from
- * its CID does not fail the load: it is counted, and fetching it reports the mismatch, so one
- * corrupt record costs that record only. */
+ * of CID + block. Loading indexes the blocks by CID; the index points into the caller's bytes,
+ * nothing is copied. A block is checked against its CID when it is first fetched, so blocks no
+ * one reads cost no hashing; one whose hash differs does not fail the load: fetching it reports
+ * the mismatch, so one corrupt record costs that record only. */
 #ifndef ATKV_CAR_H
 #define ATKV_CAR_H
 
@@ -33,12 +33,12 @@ size_t atkv_car_root_count(const struct atkv_car *car);
 /* The i-th root (i < atkv_car_root_count). */
 const struct atkv_cid *atkv_car_root(const struct atkv_car *car, size_t i);
 size_t atkv_car_block_count(const struct atkv_car *car);
-/* Blocks of the last load whose hash did not match their CID. */
+/* Blocks of the last load found, so far, not to match their CID. */
 size_t atkv_car_bad_count(const struct atkv_car *car);
 
-/* Finds the block whose binary CID is cid[0..cid_len). Returns 0 with *data and *len set,
- * ATKV_E_BLOCK_MISSING, or ATKV_E_CID_MISMATCH when the block is there but fails its hash. */
-int atkv_car_get(const struct atkv_car *car, const uint8_t *cid, size_t cid_len,
-                 const uint8_t **data, size_t *len);
+/* Finds the block whose binary CID is cid[0..cid_len), and checks it the first time. Returns 0
+ * with *data and *len set, ATKV_E_BLOCK_MISSING, or ATKV_E_CID_MISMATCH when the block is there
+ * but fails its hash. */
+int atkv_car_get(struct atkv_car *car, const uint8_t *cid, size_t cid_len, const uint8_t **data, size_t *len);
 
 #endif

@@ -1,6 +1,6 @@
 /* bench-decode.c — decoding speed of the firehose core over a capture, with no NATS: every
- * frame decoded (header, body, CAR with every block hashed) and every record converted to JSON,
- * the work atkv-builder does per event before it publishes. Usage:
+ * frame decoded (header, body, CAR indexed, every record's block hashed against its CID) and
+ * every record converted to JSON, the work atkv-builder does per event before it publishes. Usage:
  *   bench-decode CAPTURE [--seconds S]
  * Prints one line: c-atkv: frames=N bytes=B seconds=S frames_per_s=F mb_per_s=M records=R */
 #include "capture.h"

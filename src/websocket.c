@@ -94,12 +94,16 @@ int atkv_ws_check_response(const char *head, size_t n, const char *key, char *wh
 {
 	const char *end = head + n, *line = head;
 	const char *eol = memchr(line, '\n', n);
-	if (!eol || n < 12 || memcmp(head, "HTTP/1.", 7))
-		return fail(why, why_n, "the relay's answer is not HTTP");
-	size_t status_n = (size_t)(eol - line);
+	if (strlen(key) != ATKV_WS_KEY_SIZE - 1)
+		return fail(why, why_n, "the Sec-WebSocket-Key sent is not 24 characters");
+	size_t status_n = eol ? (size_t)(eol - line) : 0;
 	if (status_n > 0 && line[status_n - 1] == '\r')
 		status_n--;
-	if (memcmp(head + 8, " 101", 4)) {
+	/* "HTTP/1.x NNN", then a reason or nothing. */
+	if (status_n < 12 || memcmp(head, "HTTP/1.", 7) || head[7] < '0' || head[7] > '9' || head[8] != ' ' ||
+	    (status_n > 12 && head[12] != ' '))
+		return fail(why, why_n, "the relay's answer is not HTTP");
+	if (memcmp(head + 9, "101", 3)) {
 		char status[128];
 		printable(line, status_n, status, sizeof(status));
 		snprintf(why, why_n, "the relay answered \"%s\" instead of switching to WebSocket", status);

@@ -39,6 +39,7 @@ static const struct atkv_option options[] = {
 	{"max-inflight", ATKV_OPT_INT, "20000", "N", "KV writes awaiting acknowledgement before reading pauses", 1, 10000000, NULL, false},
 	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL, false},
 	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL, false},
+	{"relay-timeout", ATKV_OPT_INT, "60000", "MS", "a relay silent this long is dropped and reconnected (pinged at half; also the limit to connect)", 1000, 3600000, NULL, false},
 	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL, false},
 	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics", 0, 0, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
@@ -380,6 +381,7 @@ static int setup(struct builder *b, char *why, size_t why_n)
 	struct atkv_relay_options ro = {
 		.url = atkv_config_str(c, "relay"), .max_message = (size_t)atkv_config_int(c, "max-message"),
 		.tick_ms = 100, .ca_file = atkv_config_str(c, "relay-ca"),
+		.timeout_ms = atkv_config_int(c, "relay-timeout"),
 	};
 	struct atkv_relay_handler h = {on_frame, on_connected, on_closed, on_tick, b};
 	if (atkv_relay_new(&ro, &h, &b->relay, why, why_n))

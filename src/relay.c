@@ -15,11 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-/* From connect to an open WebSocket, and the silences before a ping and before giving up: a
- * half-open TCP connection would otherwise look like a quiet firehose forever. */
-#define OPEN_TIMEOUT_MS 30000
-#define IDLE_PING_MS 30000
-#define IDLE_HANGUP_MS 60000
 
 enum state {
 	IDLE,           /* no connection */
@@ -193,10 +188,13 @@ static int process(struct atkv_relay *r)
 			break;
 		}
 	}
-	/* What is left is the start of a frame, or frames held while paused. */
-	memmove(r->in.data, r->in.data + pos, r->in.len - pos);
-	r->in.len -= pos;
-	r->in.data[r->in.len] = '\0';
+	/* What is left is the start of a frame, or frames held while paused; a large frame that is
+	 * still arriving is not moved on every read. */
+	if (pos) {
+		memmove(r->in.data, r->in.data + pos, r->in.len - pos);
+		r->in.len -= pos;
+		r->in.data[r->in.len] = '\0';
+	}
 	return rc;
 }
 
@@ -299,7 +297,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return writable(r, wsi);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(why, sizeof(why), "cannot connect to %.160s: %.100s", r->url, in ? (const char *)in : "error");
+		snprintf(why, sizeof(why), "cannot connect to %.160s: %.256s", r->url,
+		         r->close_why[0] ? r->close_why : in ? (const char *)in : "error");
 		closed(r, why);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE:
@@ -311,8 +310,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* A connection freed without RAW_CLOSE (e.g. killed while connecting). */
-		if (wsi == r->wsi)
-			closed(r, "connection abandoned");
+		if (wsi == r->wsi) {
+			snprintf(why, sizeof(why), "connection to %.160s abandoned%s%.256s", r->url,
+			         r->close_why[0] ? ": " : "", r->close_why);
+			closed(r, why);
+		}
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		r->h.tick(r->h.arg);
@@ -326,12 +328,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct atkv_relay *r = (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, tick));
-	int64_t now = now_ms();
-	if (r->wsi && r->state != OPEN && r->state != CLOSING && now - r->started_ms > OPEN_TIMEOUT_MS) {
-		kill_connection(r, "no WebSocket connection within 30 s");
-	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > IDLE_HANGUP_MS) {
-		kill_connection(r, "nothing from the relay for 60 s");
-	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > IDLE_PING_MS && !r->pinged) {
+	/* A half-open TCP connection would otherwise look like a quiet firehose forever. */
+	int64_t now = now_ms(), limit = r->o.timeout_ms;
+	char why[96];
+	if (r->wsi && r->state != OPEN && r->state != CLOSING && now - r->started_ms > limit) {
+		snprintf(why, sizeof(why), "no WebSocket connection within %lld ms", (long long)limit);
+		kill_connection(r, why);
+	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > limit) {
+		snprintf(why, sizeof(why), "nothing from the relay for %lld ms, not even a pong", (long long)limit);
+		kill_connection(r, why);
+	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > limit / 2 && !r->pinged) {
 		r->pinged = true;
 		if (send_control(r, ATKV_WS_OP_PING, (const uint8_t *)"atkv", 4))
 			kill_connection(r, NULL);

@@ -28,6 +28,8 @@ struct atkv_relay_options {
 	size_t max_message;     /* a longer message closes the connection */
 	int tick_ms;
 	const char *ca_file;    /* CA bundle for wss://, NULL for the system's */
+	int64_t timeout_ms;     /* silence that ends a connection (a ping goes at half), and the
+	                         * limit from connect to an open WebSocket */
 };
 
 struct atkv_relay;

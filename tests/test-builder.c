@@ -581,7 +581,47 @@ int main(void)
 	spawn_stop(b, SIGTERM, 10000);
 	stop_replay();
 
-	/* 8. A relay that answers with an error frame: logged, and retried with backoff. */
+	/* 8. A relay that falls silent (its process stopped: no data, no pong) is dropped after
+	 * --relay-timeout and reconnected; an idle one that answers pings is kept. */
+	reset_store();
+	start_replay("--rate", "50");
+	b = start_builder_with(NULL, "--relay-timeout", "2000");
+	for (int t = 0; t < 20000 && stored_cursor() < 20; t += 50)
+		sleep_ms(50);
+	int silent_before = count_in_log("nothing from the relay for 2000 ms, not even a pong");
+	kill(replay_pid, SIGSTOP);
+	for (int t = 0; t < 6000 && count_in_log("nothing from the relay for 2000 ms, not even a pong") == silent_before;
+	     t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("nothing from the relay for 2000 ms, not even a pong") > silent_before,
+	       "a relay silent for --relay-timeout is dropped, and the log says why");
+	kill(replay_pid, SIGCONT);
+	tap_ok(wait_cursor(e.last_seq, 30000), "the builder reconnects and the cursor reaches the end");
+	tap_eq(compare_records(&e), 0, "and the store is exact");
+	int connects = count_in_log("connected to ws://");
+	sleep_ms(5000);
+	tap_ok(spawn_running(b, NULL) && count_in_log("connected to ws://") == connects,
+	       "an idle relay that answers pings stays connected (5 s at --relay-timeout 2000)");
+	spawn_stop(b, SIGTERM, 10000);
+	stop_replay();
+
+	/* A server that accepts the connection and never answers the upgrade. */
+	int mute = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in ma = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t ma_len = sizeof(ma);
+	bool mute_ok = mute >= 0 && bind(mute, (struct sockaddr *)&ma, sizeof(ma)) == 0 && listen(mute, 8) == 0 &&
+	               getsockname(mute, (struct sockaddr *)&ma, &ma_len) == 0;
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d", ntohs(ma.sin_port));
+	int mute_before = count_in_log("no WebSocket connection within 1000 ms");
+	b = start_builder_with(url, "--relay-timeout", "1000");
+	for (int t = 0; t < 8000 && count_in_log("no WebSocket connection within 1000 ms") == mute_before; t += 100)
+		sleep_ms(100);
+	tap_ok(mute_ok && count_in_log("no WebSocket connection within 1000 ms") > mute_before,
+	       "a server that never answers the upgrade is dropped after --relay-timeout");
+	spawn_stop(b, SIGTERM, 10000);
+	close(mute);
+
+	/* 9. A relay that answers with an error frame: logged, and retried with backoff. */
 	stop_replay();
 	static char errcap[128];
 	snprintf(errcap, sizeof(errcap), "%s/error.cap", tmp);
@@ -617,7 +657,7 @@ int main(void)
 	tap_ok(count_in_log("run once with --cursor 0") >= 1, "and the log says what to do about it");
 	spawn_stop(b, SIGTERM, 10000);
 
-	/* 9. A bad configuration exits 2. */
+	/* 10. A bad configuration exits 2. */
 	char *argv[] = {BUILDER, "--replicas", "0", NULL};
 	char log[128];
 	snprintf(log, sizeof(log), "%s/bad.log", tmp);

@@ -16,13 +16,16 @@
 #include <time.h>
 
 
+/* How long a relay has to end the connection after the close handshake. */
+#define CLOSE_GRACE_MS 2000
+
 enum state {
 	IDLE,           /* no connection */
 	CONNECTING,     /* TCP connect */
 	TLS_HANDSHAKE,
 	UPGRADING,      /* the HTTP upgrade request sent, its answer awaited */
 	OPEN,
-	CLOSING,        /* a close frame answered; the connection ends once it is sent */
+	CLOSING,        /* a close frame answered; the relay ends the connection, or we do soon */
 };
 
 struct atkv_relay {
@@ -40,9 +43,10 @@ struct atkv_relay {
 	enum state state;
 	bool paused;
 	bool pinged;
+	bool killed;                 /* being closed: nothing more is read or written */
 	bool wss;
 	int port;
-	int64_t started_ms, last_rx_ms;
+	int64_t started_ms, last_rx_ms, closing_ms;
 	char key[ATKV_WS_KEY_SIZE];
 	char url[2048];              /* full URL without the cursor */
 	char host[512];
@@ -62,13 +66,16 @@ static int64_t now_ms(void)
 
 static void out_reset(struct atkv_relay *r) { r->out.len = LWS_PRE; }
 
-/* Ends the connection from outside a callback of its own, with why for the log. */
+/* Ends the connection from outside a callback of its own, with why for the log. lws closes it on
+ * its next pass; until then its callbacks see killed and refuse to go on. */
 static void kill_connection(struct atkv_relay *r, const char *why)
 {
 	if (why && !r->close_why[0])
 		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
-	if (r->wsi)
+	if (r->wsi) {
+		r->killed = true;
 		lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+	}
 }
 
 static void closed(struct atkv_relay *r, const char *why)
@@ -82,6 +89,7 @@ static void closed(struct atkv_relay *r, const char *why)
 	atkv_ws_reader_reset(&r->ws, r->o.max_message);
 	lws_sul_cancel(&r->resume);
 	r->paused = false;
+	r->killed = false;
 	r->closures++;
 	r->h.closed(r->h.arg, why);
 }
@@ -89,7 +97,7 @@ static void closed(struct atkv_relay *r, const char *why)
 /* Queues bytes for the server, encrypted when the connection is TLS. Returns 0 or -1. */
 static int send_bytes(struct atkv_relay *r, const void *p, size_t n)
 {
-	char why[256];
+	char why[256] = "out of memory";
 	if (r->tls) {
 		if (atkv_tls_write(r->tls, p, n, why, sizeof(why)) || atkv_tls_take(r->tls, &r->out)) {
 			snprintf(r->close_why, sizeof(r->close_why), "%s", why);
@@ -106,9 +114,22 @@ static int send_bytes(struct atkv_relay *r, const void *p, size_t n)
 static int send_control(struct atkv_relay *r, enum atkv_ws_opcode op, const uint8_t *p, size_t n)
 {
 	uint8_t frame[ATKV_WS_MAX_HEADER + ATKV_WS_MAX_CONTROL], mask[4];
-	if (RAND_bytes(mask, sizeof(mask)) != 1)
-		memset(mask, 0x5a, sizeof(mask));
+	if (RAND_bytes(mask, sizeof(mask)) != 1) {
+		snprintf(r->close_why, sizeof(r->close_why), "no random bytes for a WebSocket mask");
+		return -1;
+	}
 	return send_bytes(r, frame, atkv_ws_frame(frame, op, p, n, mask));
+}
+
+/* Answers a close frame with its code, as RFC 6455 section 5.5.1 asks; codes that must not be
+ * sent (none, 1005, 1006, 1015, below 1000) become 1000. */
+static int send_close_reply(struct atkv_relay *r, const uint8_t *p, size_t n)
+{
+	unsigned code = n >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1000;
+	if (code < 1000 || code == 1005 || code == 1006 || code == 1015)
+		code = 1000;
+	uint8_t reply[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+	return send_control(r, ATKV_WS_OP_CLOSE, reply, sizeof(reply));
 }
 
 static int send_upgrade(struct atkv_relay *r)
@@ -182,9 +203,9 @@ static int process(struct atkv_relay *r)
 			char reason[200];
 			atkv_ws_close_reason(ev.data, ev.len, reason, sizeof(reason));
 			snprintf(r->close_why, sizeof(r->close_why), "relay closed it (%s)", reason);
-			/* Echo the code; the connection ends once that is sent. */
-			rc = send_control(r, ATKV_WS_OP_CLOSE, ev.data, ev.len < 2 ? ev.len : 2);
+			rc = send_close_reply(r, ev.data, ev.len);
 			r->state = CLOSING;
+			r->closing_ms = now_ms();
 			break;
 		}
 	}
@@ -201,14 +222,14 @@ static int process(struct atkv_relay *r)
 static void on_resume(lws_sorted_usec_list_t *sul)
 {
 	struct atkv_relay *r = (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, resume));
-	if (r->wsi && !r->paused && process(r))
+	if (r->wsi && !r->paused && !r->killed && process(r))
 		kill_connection(r, NULL);
 }
 
 /* Input from the socket: decrypted when TLS, then handled. Returns 0 or -1 to close. */
 static int received(struct atkv_relay *r, const void *p, size_t n)
 {
-	char why[256];
+	char why[256] = "out of memory";
 	r->last_rx_ms = now_ms();
 	r->pinged = false;
 	if (r->state == CLOSING)
@@ -236,18 +257,23 @@ static int received(struct atkv_relay *r, const void *p, size_t n)
 		if (send_upgrade(r))
 			return -1;
 	}
-	if (atkv_tls_read(r->tls, &r->in, why, sizeof(why)) || atkv_tls_take(r->tls, &r->out)) {
-		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+	/* Frames decrypted before the end (an error frame, then close_notify) still count. */
+	int ended = atkv_tls_read(r->tls, &r->in, why, sizeof(why));
+	if (atkv_tls_take(r->tls, &r->out)) {
+		snprintf(r->close_why, sizeof(r->close_why), "out of memory");
 		return -1;
 	}
 	if (r->out.len > LWS_PRE)
 		lws_callback_on_writable(r->wsi);
-	return process(r);
+	int rc = process(r);
+	if (ended && !r->close_why[0])
+		snprintf(r->close_why, sizeof(r->close_why), "%s", why);
+	return rc || ended ? -1 : 0;
 }
 
 static int connected(struct atkv_relay *r)
 {
-	char why[256];
+	char why[256] = "out of memory";
 	r->last_rx_ms = now_ms();
 	if (!r->tls_ctx)
 		return send_upgrade(r);
@@ -272,7 +298,8 @@ static int writable(struct atkv_relay *r, struct lws *wsi)
 		}
 		out_reset(r);
 	}
-	return r->state == CLOSING ? -1 : 0;
+	/* In CLOSING the relay is the one to end the connection (on_tick does if it does not). */
+	return 0;
 }
 
 static const char *state_phase(enum state s)
@@ -291,11 +318,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	(void)user;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_CONNECTED:
-		return connected(r) ? -1 : 0;
+		return r->killed || connected(r) ? -1 : 0;
 	case LWS_CALLBACK_RAW_RX:
-		return received(r, in, len) ? -1 : 0;
+		return r->killed || received(r, in, len) ? -1 : 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		return writable(r, wsi);
+		return r->killed ? -1 : writable(r, wsi);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		snprintf(why, sizeof(why), "cannot connect to %.160s: %.256s", r->url,
 		         r->close_why[0] ? r->close_why : in ? (const char *)in : "error");
@@ -331,13 +358,17 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	/* A half-open TCP connection would otherwise look like a quiet firehose forever. */
 	int64_t now = now_ms(), limit = r->o.timeout_ms;
 	char why[96];
+	/* While reading is paused the relay cannot be heard: its silence means nothing then. */
+	bool listening = r->wsi && r->state == OPEN && !r->paused;
 	if (r->wsi && r->state != OPEN && r->state != CLOSING && now - r->started_ms > limit) {
 		snprintf(why, sizeof(why), "no WebSocket connection within %lld ms", (long long)limit);
 		kill_connection(r, why);
-	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > limit) {
+	} else if (r->wsi && r->state == CLOSING && now - r->closing_ms > CLOSE_GRACE_MS) {
+		kill_connection(r, NULL);
+	} else if (listening && now - r->last_rx_ms > limit) {
 		snprintf(why, sizeof(why), "nothing from the relay for %lld ms, not even a pong", (long long)limit);
 		kill_connection(r, why);
-	} else if (r->wsi && r->state == OPEN && now - r->last_rx_ms > limit / 2 && !r->pinged) {
+	} else if (listening && now - r->last_rx_ms > limit / 2 && !r->pinged) {
 		r->pinged = true;
 		if (send_control(r, ATKV_WS_OP_PING, (const uint8_t *)"atkv", 4))
 			kill_connection(r, NULL);
@@ -492,6 +523,11 @@ void atkv_relay_pause(struct atkv_relay *r, bool pause)
 		return;
 	r->paused = pause;
 	lws_rx_flow_control(r->wsi, pause ? 0 : 1);
+	if (!pause) {
+		/* Silence is measured from here: nothing could be heard while paused. */
+		r->last_rx_ms = now_ms();
+		r->pinged = false;
+	}
 	/* Frames already received wait in r->in; they go first, from the loop rather than from
 	 * inside the caller. */
 	if (!pause && r->in.len)

@@ -40,7 +40,8 @@ int atkv_relay_new(const struct atkv_relay_options *o, const struct atkv_relay_h
 void atkv_relay_free(struct atkv_relay *r);
 
 /* Starts connecting with ?cursor=cursor (none when cursor < 0). Returns 0, or -1 when a
- * connection is already open or lws refuses at once (closed() is called either way on failure). */
+ * connection is already open (nothing else happens) or lws refuses at once (closed() is
+ * called). */
 int atkv_relay_connect(struct atkv_relay *r, int64_t cursor);
 /* Closes the open connection (closed() follows). */
 void atkv_relay_close(struct atkv_relay *r);

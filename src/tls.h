@@ -28,7 +28,8 @@ int atkv_tls_put(struct atkv_tls *t, const void *p, size_t n);
 int atkv_tls_handshake(struct atkv_tls *t, char *why, size_t why_n);
 
 /* Appends the plaintext available so far to out. Returns 0, or -1 with why when the connection
- * failed or the server closed it. */
+ * failed or the server closed it; what came before the end is appended even then, so the
+ * caller can use it before giving up the connection. */
 int atkv_tls_read(struct atkv_tls *t, struct atkv_buf *out, char *why, size_t why_n);
 
 /* Encrypts p[0..n) after the handshake. Returns 0, or -1 with why. */

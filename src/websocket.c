@@ -128,9 +128,9 @@ int atkv_ws_check_response(const char *head, size_t n, const char *key, char *wh
 		size_t v_n = (size_t)(v_end - v);
 #define NAME_IS(s) (name_n == sizeof(s) - 1 && !strncasecmp(line, s, name_n))
 		if (NAME_IS("upgrade"))
-			upgrade = has_token(v, v_n, "websocket");
+			upgrade |= has_token(v, v_n, "websocket");
 		else if (NAME_IS("connection"))
-			connection = has_token(v, v_n, "upgrade");
+			connection |= has_token(v, v_n, "upgrade");
 		else if (NAME_IS("sec-websocket-accept"))
 			accepted = v_n == strlen(expect) && !memcmp(v, expect, v_n);
 		else if (NAME_IS("sec-websocket-extensions") && v_n)

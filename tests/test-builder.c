@@ -657,6 +657,21 @@ int main(void)
 	tap_ok(count_in_log("run once with --cursor 0") >= 1, "and the log says what to do about it");
 	spawn_stop(b, SIGTERM, 10000);
 
+	/* The same over wss://, the relay hanging up right after the error frame: the frame
+	 * decrypted with the end of the TLS stream still counts. */
+	stop_replay();
+	const char *tls_err_args[] = {"--tls-cert", cert, "--tls-key", key, "--close-after", "1", NULL};
+	start_replay_with(tls_err_args);
+	snprintf(url, sizeof(url), "wss://localhost:%d", replay_port);
+	errors_before = count_in_log("relay error FutureCursor: Cursor in the future.");
+	b = start_builder_with(url, "--relay-ca", ca);
+	for (int t = 0; t < 5000 && count_in_log("relay error FutureCursor: Cursor in the future.") == errors_before;
+	     t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("relay error FutureCursor: Cursor in the future.") > errors_before,
+	       "over wss:// an error frame followed by the end of the connection is logged");
+	spawn_stop(b, SIGTERM, 10000);
+
 	/* 10. A bad configuration exits 2. */
 	char *argv[] = {BUILDER, "--replicas", "0", NULL};
 	char log[128];

@@ -5,7 +5,7 @@
 #include "accounts.h"
 #include "capture.h"
 #include "firehose.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * writes, long after its own was acknowledged. */
 #include "accounts.h"
 #include "err.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 
 #include <jansson.h>
 #include <stdio.h>

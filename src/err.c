@@ -46,6 +46,8 @@ const char *atkv_strerror(int code)
 	case ATKV_E_BASE64: return "invalid base64";
 	case ATKV_E_NATS: return "NATS operation failed";
 	case ATKV_E_WEBSOCKET: return "WebSocket protocol violation";
+	case ATKV_E_ARG: return "invalid argument";
+	case ATKV_E_TIMEOUT: return "timed out";
 	}
 	return "unknown error";
 }

@@ -8,7 +8,7 @@
 #include "car.h"
 #include "cborscan.h"
 #include "dagcbor.h"
-#include "syntax.h"
+#include <atkv/syntax.h>
 
 #include <stddef.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #include "buckets.h"
 #include "err.h"
 #include "log.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * acknowledgement finds its event by the Atkv-Seq header it carries, and the watermark moves
  * past every completed event at the head of the ring. */
 #include "kvwriter.h"
+#include <atkv/record.h>
 #include "buf.h"
 #include "err.h"
 
@@ -30,7 +31,6 @@ struct atkv_kvwriter {
 	jsPubOptions pub;
 	void (*wakeup)(void *);
 	void *wakeup_arg;
-	struct atkv_buf subject;    /* reused for every publish (caller's thread only) */
 
 	pthread_mutex_t mu;         /* guards everything below */
 	pthread_cond_t settled;     /* signalled when inflight_msgs reaches 0 */
@@ -185,7 +185,6 @@ void atkv_kvwriter_free(struct atkv_kvwriter *w)
 	jsCtx_Destroy(w->js);  /* NULL after atkv_kvwriter_close */
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->settled);
-	atkv_buf_free(&w->subject);
 	free(w->ring);
 	free(w);
 }
@@ -220,51 +219,27 @@ void atkv_kvwriter_end(struct atkv_kvwriter *w)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Sets header name to v (when present) and adds its wire size to *size. */
-static int set_header(natsMsg *m, const char *name, struct atkv_str v, size_t *size)
-{
-	char text[256];
-	if (!v.p)
-		return 0;
-	if (v.n >= sizeof(text))
-		return ATKV_E_TOO_LARGE;
-	memcpy(text, v.p, v.n);
-	text[v.n] = '\0';
-	*size += strlen(name) + 2 + v.n + 2;
-	return natsMsgHeader_Set(m, name, text) == NATS_OK ? 0 : ATKV_E_NOMEM;
-}
-
 static int publish(struct atkv_kvwriter *w, const char *bucket, const char *key, const void *value,
                    size_t n, const struct atkv_write_meta *meta, bool del)
 {
-	size_t cost = n + MSG_OVERHEAD;
-	atkv_buf_reset(&w->subject);
-	if (atkv_buf_puts(&w->subject, "$KV.") || atkv_buf_append(&w->subject, bucket, strlen(bucket)) ||
-	    atkv_buf_putc(&w->subject, '.') || atkv_buf_append(&w->subject, key, strlen(key)))
-		return ATKV_E_NOMEM;
+	size_t cost = n + MSG_OVERHEAD, headers = 0;
 	if ((int64_t)n > w->max_payload)
 		return ATKV_E_TOO_LARGE;
-
+	struct atkv_record_meta rm = {
+		.seq = meta->seq,
+		.cid = meta->cid.p, .cid_n = meta->cid.n,
+		.rev = meta->rev.p, .rev_n = meta->rev.n,
+		.time = meta->time.p, .time_n = meta->time.n,
+	};
 	natsMsg *m = NULL;
-	char seq[24];
-	int rc = 0;
-	/* The header block as it goes on the wire: "NATS/1.0\r\n", "Name: value\r\n" each, "\r\n". */
-	size_t headers = 10 + 2;
-	snprintf(seq, sizeof(seq), "%" PRId64, meta->seq);
-	if (natsMsg_Create(&m, w->subject.data, NULL, value, (int)n) != NATS_OK)
-		return ATKV_E_NOMEM;
-	if ((rc = set_header(m, "Atkv-Seq", (struct atkv_str){seq, strlen(seq)}, &headers)) == 0 && del)
-		rc = set_header(m, "KV-Operation", (struct atkv_str){"DEL", 3}, &headers);
-	if (!rc && !(rc = set_header(m, "Atkv-Cid", meta->cid, &headers)) &&
-	    !(rc = set_header(m, "Atkv-Rev", meta->rev, &headers)))
-		rc = set_header(m, "Atkv-Time", meta->time, &headers);
+	int rc = atkv_record_msg(&m, bucket, key, value, n, del, &rm, &headers);
+	if (rc)
+		return rc;
 	/* The server refuses a message whose headers and value exceed its max payload: refuse it
 	 * here, where it can be skipped, instead of failing (and replaying) forever. */
-	if (!rc && (int64_t)(headers + n) > w->max_payload)
-		rc = ATKV_E_TOO_LARGE;
-	if (rc) {
+	if ((int64_t)(headers + n) > w->max_payload) {
 		natsMsg_Destroy(m);
-		return rc;
+		return ATKV_E_TOO_LARGE;
 	}
 
 	/* Counted before sending: the acknowledgement may arrive before js_PublishMsgAsync returns. */

@@ -1,5 +1,5 @@
 /* recordkey.c — building and parsing record keys (see recordkey.h and DESIGN.md). */
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 #include "err.h"
 #include "murmur3.h"
 

@@ -1,6 +1,6 @@
 /* syntax.c — atproto identifier syntax (specs: DID, Handle, NSID, Record Key, TID, AT URI).
  * Hand-written scanners rather than regular expressions: each rule of the spec is one test. */
-#include "syntax.h"
+#include <atkv/syntax.h>
 
 #include <string.h>
 

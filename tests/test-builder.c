@@ -7,7 +7,7 @@
 #define _DEFAULT_SOURCE
 #include "cbuild.h"
 #include "natsserver.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 #include "spawn.h"
 #include "tap.h"
 

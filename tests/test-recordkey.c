@@ -2,7 +2,7 @@
  * building and parsing keys, against the vectors DESIGN.md gives. */
 #include "err.h"
 #include "murmur3.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 #include "tap.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* test-syntax.c — identifier syntax against the interop suite's lists: every line of
  * *_syntax_valid.txt accepted, every line of *_syntax_invalid.txt rejected. */
-#include "syntax.h"
+#include <atkv/syntax.h>
 #include "tap.h"
 
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include "capture.h"
 #include "err.h"
 #include "firehose.h"
-#include "recordkey.h"
+#include <atkv/recordkey.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* recordkey.h — the KV key scheme of bucket `record` (DESIGN.md, a contract shared with the
+/* atkv/recordkey.h — the KV key scheme of bucket `record` (DESIGN.md, a contract shared with the
  * original TypeScript nats-record-kv): {partition}.{collection tokens}.{did}.{rkey}, each part
  * escaped so that every byte outside [A-Za-z0-9_=/-] becomes "/XX" (uppercase hex). */
 #ifndef ATKV_RECORDKEY_H
@@ -6,7 +6,12 @@
 
 #include <stddef.h>
 
-#include "syntax.h"
+#include <atkv/error.h>
+#include <atkv/syntax.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Longest key: partition, NSID, DID and rkey each escaped at worst three bytes per byte. */
 #define ATKV_KEY_MAX (2 + ATKV_NSID_MAX + 1 + 3 * ATKV_DID_MAX + 1 + 3 * ATKV_RKEY_MAX)
@@ -45,5 +50,9 @@ struct atkv_key {
  * not exactly what atkv_key_build writes for its parts: wrong shape or escapes, identifiers that
  * are not valid, a partition that is not the DID's. *key is set only on success. */
 int atkv_key_parse(const char *s, size_t n, struct atkv_key *key);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,10 +1,14 @@
-/* syntax.h — identifier syntax of the atproto specs (DID, handle, NSID, record key, TID, AT-URI),
+/* atkv/syntax.h — identifier syntax of the atproto specs (DID, handle, NSID, record key, TID, AT-URI),
  * checked exactly as the interop test suite's syntax lists expect. Nothing is resolved. */
 #ifndef ATKV_SYNTAX_H
 #define ATKV_SYNTAX_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define ATKV_DID_MAX 2048
 #define ATKV_HANDLE_MAX 253
@@ -30,5 +34,9 @@ struct atkv_aturi {
  * at://AUTHORITY[/COLLECTION[/RKEY]] (authority a DID or handle, collection an NSID, no query
  * or fragment); fills *parts when it is and parts is not NULL. */
 bool atkv_syntax_aturi(const char *s, size_t n, struct atkv_aturi *parts);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

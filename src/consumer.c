@@ -1,13 +1,16 @@
 /* consumer.c — durable consumers of the record KV (see atkv/consumer.h). One handle reads any
- * number of NATS consumers through one inbox subscription: pull consumers are asked for
- * batches with the JetStream pull protocol (a request to $JS.API.CONSUMER.MSG.NEXT with that
- * inbox as reply), push consumers deliver to it, and acknowledgements go to each message's
- * reply subject. One subscription is what lets a single wait cover every consumer. */
+ * number of NATS consumers into one queue: pull consumers are asked for batches with the
+ * JetStream pull protocol (a request to $JS.API.CONSUMER.MSG.NEXT with an inbox of the handle
+ * as reply, all of them under one wildcard subscription), push consumers deliver to an inbox
+ * each (nats-server 2.9 does not count a wildcard subscription as interest in a push
+ * consumer), and acknowledgements go to each message's reply subject. The queue is what lets
+ * one wait cover every consumer. */
 #include <atkv/consumer.h>
 #include <atkv/record.h>
 #include <atkv/recordkey.h>
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +36,22 @@ struct source {
 	int64_t requested_ms;
 };
 
+/* Messages from nats.c's delivery threads to the caller's, oldest first. */
+struct queue {
+	pthread_mutex_t mu;
+	pthread_cond_t arrived;
+	natsMsg **items;         /* a ring, grown when full: what arrives is bounded by the batches
+	                          * asked for (pull) or max_ack_pending (push) */
+	size_t head, count, cap;
+	size_t live_subs;        /* subscriptions whose handler may still run */
+};
+
 struct atkv_consumer {
 	natsConnection *nc;
 	jsCtx *js;
-	natsSubscription *sub;
+	struct queue q;
+	natsSubscription **subs;
+	size_t n_subs;
 	natsInbox *inbox;
 	char stream[80];
 	char bucket_prefix[72];  /* "$KV.<bucket>." */
@@ -293,6 +308,60 @@ static void request_batch(struct atkv_consumer *c, struct source *s)
 	}
 }
 
+static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+	struct queue *q = closure;
+	(void)nc;
+	(void)sub;
+	pthread_mutex_lock(&q->mu);
+	if (q->count == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 256;
+		natsMsg **items = malloc(cap * sizeof(*items));
+		if (!items) {
+			/* Dropped: a pull change comes again after ack_wait, like any lost delivery. */
+			pthread_mutex_unlock(&q->mu);
+			natsMsg_Destroy(m);
+			return;
+		}
+		for (size_t i = 0; i < q->count; i++)
+			items[i] = q->items[(q->head + i) % q->cap];
+		free(q->items);
+		q->items = items;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->items[(q->head + q->count++) % q->cap] = m;
+	pthread_cond_signal(&q->arrived);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static void on_sub_done(void *closure)
+{
+	struct queue *q = closure;
+	pthread_mutex_lock(&q->mu);
+	q->live_subs--;
+	pthread_cond_broadcast(&q->arrived);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static int subscribe(struct atkv_consumer *c, const char *subject, char *why, size_t why_n)
+{
+	natsSubscription *sub = NULL;
+	natsStatus st = natsConnection_Subscribe(&sub, c->nc, subject, on_msg, &c->q);
+	if (st == NATS_OK) {
+		natsSubscription_SetOnCompleteCB(sub, on_sub_done, &c->q);
+		/* Bounded by what is asked for (pull) or max_ack_pending (push), not by these limits. */
+		natsSubscription_SetPendingLimits(sub, -1, -1);
+		pthread_mutex_lock(&c->q.mu);
+		c->subs[c->n_subs++] = sub;
+		c->q.live_subs++;
+		pthread_mutex_unlock(&c->q.mu);
+		return 0;
+	}
+	natsSubscription_Destroy(sub);
+	return nats_failed(why, why_n, "cannot subscribe to", subject, st, 0);
+}
+
 int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o, struct atkv_consumer **out,
                        char *why, size_t why_n)
 {
@@ -306,6 +375,12 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
 		return ATKV_E_NOMEM;
 	}
 	c->nc = nc;
+	pthread_mutex_init(&c->q.mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->q.arrived, &ca);
+	pthread_condattr_destroy(&ca);
 	c->ack_none = o->ack_none;
 	c->push = o->push;
 	c->batch = o->batch;
@@ -349,13 +424,14 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
 		}
 	}
 	/* Subscribed before any consumer can deliver, so nothing is missed. */
-	snprintf(inbox_all, sizeof(inbox_all), "%s.*", c->inbox);
-	if ((st = natsConnection_SubscribeSync(&c->sub, nc, inbox_all)) != NATS_OK) {
-		rc = nats_failed(why, why_n, "cannot subscribe to", inbox_all, st, 0);
+	if (!(c->subs = calloc(c->n_src, sizeof(*c->subs)))) {
+		rc = ATKV_E_NOMEM;
 		goto fail;
 	}
-	/* Bounded by what is asked for (pull) or max_ack_pending (push), not by these limits. */
-	natsSubscription_SetPendingLimits(c->sub, -1, -1);
+	snprintf(inbox_all, sizeof(inbox_all), "%s.*", c->inbox);
+	for (size_t i = 0; i < (c->push ? c->n_src : 1); i++)
+		if ((rc = subscribe(c, c->push ? c->src[i].inbox : inbox_all, why, why_n)))
+			goto fail;
 	for (size_t i = 0; i < c->n_src; i++)
 		if ((rc = ensure_source(c, o, &c->src[i], why, why_n)))
 			goto fail;
@@ -497,28 +573,34 @@ static void refill(struct atkv_consumer *c)
 			request_batch(c, &c->src[i]);
 }
 
+/* Takes the oldest queued message, waiting until deadline (CLOCK_MONOTONIC ms). */
+static natsMsg *dequeue(struct queue *q, int64_t deadline)
+{
+	struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+	natsMsg *m = NULL;
+	pthread_mutex_lock(&q->mu);
+	while (!q->count && now_ms() < deadline)
+		if (pthread_cond_timedwait(&q->arrived, &q->mu, &until))
+			break;
+	if (q->count) {
+		m = q->items[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->count--;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return m;
+}
+
 int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_change **out)
 {
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		refill(c);
-		int64_t wait = deadline - now_ms();
-		if (wait <= 0) {
-			/* Only what has arrived: NextMsg without a timeout would block. */
-			uint64_t queued = 0;
-			natsSubscription_QueuedMsgs(c->sub, &queued);
-			if (!queued)
-				return 0;
-			wait = 1;
-		}
-		natsMsg *m = NULL;
-		natsStatus st = natsSubscription_NextMsg(&m, c->sub, wait);
-		if (st == NATS_TIMEOUT)
-			return 0;
-		if (st == NATS_SLOW_CONSUMER)
-			continue;
-		if (st != NATS_OK)
+		if (natsConnection_IsClosed(c->nc))
 			return ATKV_E_NATS;
+		refill(c);
+		natsMsg *m = dequeue(&c->q, deadline);
+		if (!m)
+			return 0;
 		if (handle_status(c, m)) {
 			natsMsg_Destroy(m);
 			continue;
@@ -589,12 +671,31 @@ void atkv_consumer_close(struct atkv_consumer *c)
 {
 	if (!c)
 		return;
-	if (c->sub) {
-		/* Acknowledgements are buffered by nats.c: send them before going. */
+	/* Acknowledgements are buffered by nats.c: send them before going. */
+	if (c->n_subs)
 		natsConnection_FlushTimeout(c->nc, 2000);
-		natsSubscription_Unsubscribe(c->sub);
-		natsSubscription_Destroy(c->sub);
+	for (size_t i = 0; i < c->n_subs; i++)
+		natsSubscription_Unsubscribe(c->subs[i]);
+	/* The handlers write to the queue until each subscription says it is done. Should nats.c
+	 * never say so, the handle is left allocated rather than freed under a running handler. */
+	int64_t give_up = now_ms() + 5000;
+	pthread_mutex_lock(&c->q.mu);
+	while (c->q.live_subs && now_ms() < give_up) {
+		struct timespec t = {.tv_sec = (now_ms() + 100) / 1000, .tv_nsec = ((now_ms() + 100) % 1000) * 1000000};
+		pthread_cond_timedwait(&c->q.arrived, &c->q.mu, &t);
 	}
+	bool stuck = c->q.live_subs > 0;
+	pthread_mutex_unlock(&c->q.mu);
+	if (stuck)
+		return;
+	for (size_t i = 0; i < c->n_subs; i++)
+		natsSubscription_Destroy(c->subs[i]);
+	free(c->subs);
+	for (natsMsg *m; (m = dequeue(&c->q, 0));)
+		natsMsg_Destroy(m);
+	free(c->q.items);
+	pthread_mutex_destroy(&c->q.mu);
+	pthread_cond_destroy(&c->q.arrived);
 	natsInbox_Destroy(c->inbox);
 	jsCtx_Destroy(c->js);
 	free_sources(c->src, c->n_src);

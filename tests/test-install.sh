@@ -76,6 +76,18 @@ else
 	finish
 fi
 
+# The README's indexer, exactly as printed there.
+awk '/^## Write your own indexer/ {s = 1} s && /^```c$/ {c = 1; next} c && /^```$/ {exit} c' \
+	"$srcdir/README.md" >"$tmp/likes.c"
+# shellcheck disable=SC2086
+if [ -s "$tmp/likes.c" ] && $CC ${CFLAGS:-} -std=c11 -Wall -Wextra -Werror "$tmp/likes.c" $flags -o "$tmp/likes" \
+	>"$tmp/cc-readme.log" 2>&1; then
+	ok "the README's \"Write your own indexer\" program compiles as shown ($(wc -l <"$tmp/likes.c") lines)"
+else
+	notok "the README's \"Write your own indexer\" program compiles as shown"
+	diag_file "$tmp/cc-readme.log"
+fi
+
 # ---- a store filled by the real pipeline ----
 mkdir "$tmp/store"
 nats-server -js -sd "$tmp/store" -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nats.log" 2>&1 &

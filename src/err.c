@@ -48,6 +48,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_WEBSOCKET: return "WebSocket protocol violation";
 	case ATKV_E_ARG: return "invalid argument";
 	case ATKV_E_TIMEOUT: return "timed out";
+	case ATKV_E_DB: return "database error";
 	}
 	return "unknown error";
 }

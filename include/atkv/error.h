@@ -41,6 +41,7 @@ enum atkv_code {
 	ATKV_E_WEBSOCKET = -29,     /* a WebSocket handshake or frame that breaks RFC 6455 */
 	ATKV_E_ARG = -30,           /* an argument or option the function cannot use */
 	ATKV_E_TIMEOUT = -31,       /* nothing within the time given */
+	ATKV_E_DB = -32,            /* the database (SQLite) failed */
 };
 
 /* A short fixed description of code; never NULL. */

@@ -1,0 +1,266 @@
+/* like-indexer.c — atkv-like-indexer: the durable consumer `like-indexer` of the likes in the
+ * record KV (DESIGN.md), kept in the SQLite like index (likeindex.c). Changes come in batches;
+ * a batch is applied in one transaction, committed, and only then acknowledged, so a crash at
+ * any point loses nothing and counts nothing twice. Written on libatkv's public consumer API. */
+#include "config.h"
+#include "likeindex.h"
+#include "log.h"
+#include "natsconn.h"
+#include "systemd.h"
+
+#include <atkv/atkv.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROGRAM "atkv-like-indexer"
+#define LIKE "app.bsky.feed.like"
+/* How long a batch waits for its first change; also how soon a stop is noticed when idle. */
+#define WAIT_MS 1000
+#define RETRY_OPEN_MS 5000
+#define PENDING_EVERY_MS 5000
+
+static const struct atkv_option options[] = {
+	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
+	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL, false},
+	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL, false},
+	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL, false},
+	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false},
+	{"db", ATKV_OPT_PATH, "/var/lib/atkv/like-index.sqlite", "FILE", "the SQLite like index", 0, 0, NULL, false},
+	{"consumer", ATKV_OPT_STRING, "like-indexer", "NAME", "durable consumer name on KV_record", 0, 0, NULL, false},
+	{"batch", ATKV_OPT_INT, "500", "N", "changes applied per transaction, at most", 1, 100000, NULL, false},
+	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char summary[] =
+	"Keeps a SQLite index of the likes in the atkv record store: for each like its subject, for\n"
+	"each subject its likers and an exact like count. It is the durable NATS consumer\n"
+	"`like-indexer` on $KV.record.*.app.bsky.feed.like.>: from an empty index it reads the whole\n"
+	"store, then goes on live. A batch is committed before it is acknowledged, so stopping or\n"
+	"crashing at any point loses nothing. Query the index with atkv-get-likes-by.";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct indexer {
+	struct atkv_config *cfg;
+	natsConnection *nc;
+	struct atkv_likeindex *ix;
+	struct atkv_consumer *c;
+	struct atkv_change **batch;
+	int batch_max;
+	uint64_t puts, deletes, bad_values, bad_keys, other;
+	uint64_t last_reported;
+	int64_t last_status_ms, last_pending_ms, last_watchdog_ms, next_open_ms;
+	uint64_t pending;
+	bool waiting_logged;
+};
+
+/* Opens the consumer; returns 0, 1 to retry later (the bucket is not there yet), or 2 for a
+ * configuration the server refuses (e.g. a consumer of that name with another filter). */
+static int open_consumer(struct indexer *x)
+{
+	static const char *likes[] = {LIKE, NULL};
+	struct atkv_consumer_options o;
+	char why[512];
+	atkv_consumer_options_init(&o);
+	o.name = atkv_config_str(x->cfg, "consumer");
+	o.collections = likes;
+	o.batch = x->batch_max;
+	int rc = atkv_consumer_open(x->nc, &o, &x->c, why, sizeof(why));
+	if (rc == 0) {
+		atkv_log(ATKV_LOG_INFO, "consuming %s as %s", LIKE, o.name);
+		return 0;
+	}
+	if (rc == ATKV_E_ARG) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		return 2;
+	}
+	if (!x->waiting_logged)
+		atkv_log(ATKV_LOG_WARNING, "%s; retrying every %d s", why, RETRY_OPEN_MS / 1000);
+	x->waiting_logged = true;
+	atkv_systemd_status("waiting: %s", why);
+	return 1;
+}
+
+/* Applies one change inside the batch's transaction. Returns 0, or ATKV_E_DB. */
+static int apply(struct indexer *x, const struct atkv_change *ch)
+{
+	char why[256], path[ATKV_NSID_MAX + ATKV_RKEY_MAX + 2] = "";
+	if (ch->collection)
+		snprintf(path, sizeof(path), "%s/%s", ch->collection, ch->rkey);
+	struct atkv_log_at at = {.seq = ch->seq, .did = ch->did, .did_n = ch->did ? (int)strlen(ch->did) : 0,
+	                         .path = path, .path_n = (int)strlen(path)};
+	if (ch->kind == ATKV_CHANGE_BAD_KEY) {
+		at.kind = "bad_key";
+		atkv_log_event(ATKV_LOG_WARNING, &at, "key outside the record key scheme skipped: %s", ch->subject);
+		x->bad_keys++;
+		return 0;
+	}
+	/* The filter's ".>" also matches longer NSIDs under app.bsky.feed.like. */
+	if (strcmp(ch->collection, LIKE)) {
+		x->other++;
+		return 0;
+	}
+	if (ch->kind == ATKV_CHANGE_DELETE) {
+		x->deletes++;
+		return atkv_likeindex_delete(x->ix, ch->did, ch->rkey);
+	}
+	int rc = atkv_likeindex_put(x->ix, ch->did, ch->rkey, ch->value, ch->value_len, why, sizeof(why));
+	if (rc == ATKV_E_SYNTAX) {
+		at.kind = "bad_value";
+		atkv_log_event(ATKV_LOG_WARNING, &at, "like skipped: %s (%s)", why, ch->uri);
+		x->bad_values++;
+		return 0;
+	}
+	x->puts += rc == 0;
+	return rc;
+}
+
+/* Takes up to batch_max changes (waiting WAIT_MS for the first), applies them in one
+ * transaction, commits, then acknowledges. Returns 0, or -1 when the index failed (the batch
+ * is not acknowledged: it comes again). */
+static int run_batch(struct indexer *x)
+{
+	int n = 0, rc = 0;
+	struct atkv_change *ch;
+	while (n < x->batch_max && atkv_consumer_next(x->c, n ? 0 : WAIT_MS, &ch) > 0)
+		x->batch[n++] = ch;
+	if (!n)
+		return 0;
+	if (atkv_likeindex_begin(x->ix))
+		rc = ATKV_E_DB;
+	for (int i = 0; i < n && !rc; i++)
+		rc = apply(x, x->batch[i]);
+	if (!rc)
+		rc = atkv_likeindex_commit(x->ix);
+	if (rc) {
+		atkv_log(ATKV_LOG_ERROR, "the like index failed: %s", atkv_likeindex_error(x->ix));
+		atkv_likeindex_rollback(x->ix);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!rc)
+			atkv_change_ack(x->batch[i]);
+		atkv_change_free(x->batch[i]);
+	}
+	return rc ? -1 : 0;
+}
+
+static void report(struct indexer *x, int64_t now)
+{
+	if (x->c && natsConnection_Status(x->nc) == NATS_CONN_STATUS_CONNECTED && now - x->last_pending_ms >= PENDING_EVERY_MS) {
+		uint64_t ack_pending = 0;
+		if (atkv_consumer_pending(x->c, &x->pending, &ack_pending) == 0)
+			x->last_pending_ms = now;
+	}
+	if (now - x->last_status_ms >= 1000) {
+		uint64_t done = x->puts + x->deletes;
+		double secs = (double)(now - x->last_status_ms) / 1000.0;
+		int64_t likes = 0, subjects = 0;
+		atkv_likeindex_totals(x->ix, &likes, &subjects);
+		atkv_systemd_status("%s; %.0f likes/s; %llu pending; %lld likes of %lld subjects indexed",
+		                    x->c ? "indexing" : "waiting for the record bucket",
+		                    x->last_status_ms ? (double)(done - x->last_reported) / secs : 0.0,
+		                    (unsigned long long)x->pending, (long long)likes, (long long)subjects);
+		x->last_reported = done;
+		x->last_status_ms = now;
+	}
+	/* Pinged from the loop: a loop stuck in SQLite or NATS stops the pings. */
+	uint64_t wd = atkv_systemd_watchdog_usec();
+	if (wd && (uint64_t)(now - x->last_watchdog_ms) * 1000 >= wd) {
+		atkv_systemd_watchdog();
+		x->last_watchdog_ms = now;
+	}
+}
+
+static int run(struct indexer *x)
+{
+	while (!stop_requested) {
+		int64_t now = now_ms();
+		if (!x->c && now >= x->next_open_ms) {
+			int rc = open_consumer(x);
+			if (rc == 2)
+				return 2;
+			if (rc)
+				x->next_open_ms = now + RETRY_OPEN_MS;
+		}
+		if (x->c && run_batch(x))
+			return 1;
+		if (!x->c) {
+			struct timespec ts = {0, 200 * 1000000};
+			nanosleep(&ts, NULL);
+		}
+		report(x, now_ms());
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct indexer x = {0};
+	char why[1024];
+	int rc = atkv_config_load(options, N_OPTIONS, 0, argc, argv, &x.cfg, why, sizeof(why));
+	if (rc == ATKV_CONFIG_HELP) {
+		atkv_config_help(stdout, PROGRAM " [OPTION...]", summary, options, N_OPTIONS);
+		return 0;
+	}
+	if (rc == ATKV_CONFIG_VERSION) {
+		printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
+		return 0;
+	}
+	if (rc != ATKV_CONFIG_OK) {
+		fprintf(stderr, "%s: %s\n", PROGRAM, why);
+		return 2;
+	}
+	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(x.cfg, "log-level")));
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	x.batch_max = (int)atkv_config_int(x.cfg, "batch");
+	int code = 1;
+	struct atkv_nats_options no = {
+		.urls = atkv_config_str(x.cfg, "nats"), .name = PROGRAM, .creds = atkv_config_str(x.cfg, "creds"),
+		.tls_ca = atkv_config_str(x.cfg, "tls-ca"), .tls_cert = atkv_config_str(x.cfg, "tls-cert"),
+		.tls_key = atkv_config_str(x.cfg, "tls-key"),
+	};
+	if (!(x.batch = calloc((size_t)x.batch_max, sizeof(*x.batch)))) {
+		atkv_log(ATKV_LOG_ERROR, "out of memory");
+	} else if (atkv_likeindex_open(atkv_config_str(x.cfg, "db"), false, &x.ix, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s (set --db to a writable path)", why);
+	} else if (atkv_nats_connect(&no, 10000, &x.nc, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+	} else {
+		atkv_log(ATKV_LOG_INFO, "index %s, NATS %s", atkv_config_str(x.cfg, "db"), no.urls);
+		atkv_systemd_ready();
+		code = run(&x);
+		atkv_systemd_stopping();
+		atkv_log(ATKV_LOG_INFO, "stopped after %llu puts, %llu deletes, %llu bad values, %llu bad keys",
+		         (unsigned long long)x.puts, (unsigned long long)x.deletes, (unsigned long long)x.bad_values,
+		         (unsigned long long)x.bad_keys);
+	}
+	atkv_consumer_close(x.c);
+	atkv_likeindex_close(x.ix);
+	natsConnection_Destroy(x.nc);
+	nats_Close();
+	free(x.batch);
+	atkv_config_free(x.cfg);
+	return code;
+}

@@ -1,0 +1,154 @@
+/* test-likeindex.c — the like index on a real SQLite file: puts, moves, deletes, replays of the
+ * same change, bad values, the queries' order and limits, read-only opening, and a count that
+ * stays exact through all of it. */
+#define _DEFAULT_SOURCE
+#include "likeindex.h"
+#include "tap.h"
+
+#include <atkv/error.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define A "did:plc:aaaa"
+#define B "did:plc:bbbb"
+#define C "did:plc:cccc"
+#define P1 "at://did:plc:post/app.bsky.feed.post/1"
+#define P2 "at://did:plc:post/app.bsky.feed.post/2"
+
+static struct atkv_likeindex *ix;
+static char why[256];
+
+static int put(const char *did, const char *rkey, const char *subject, const char *created)
+{
+	char json[512];
+	snprintf(json, sizeof(json),
+	         "{\"$type\":\"app.bsky.feed.like\",\"subject\":{\"uri\":\"%s\",\"cid\":\"bafyrei%s\"},\"createdAt\":\"%s\"}",
+	         subject, rkey, created);
+	return atkv_likeindex_put(ix, did, rkey, json, strlen(json), why, sizeof(why));
+}
+
+static int64_t count(const char *subject)
+{
+	int64_t n = -1;
+	atkv_likeindex_count(ix, subject, &n);
+	return n;
+}
+
+/* Rows collected by a query, as "did rkey subject" lines. */
+struct rows {
+	char text[2048];
+	int n;
+};
+
+static int collect(void *arg, const struct atkv_like_row *row)
+{
+	struct rows *r = arg;
+	size_t len = strlen(r->text);
+	snprintf(r->text + len, sizeof(r->text) - len, "%s%s %s %s", r->n ? "|" : "", row->did, row->rkey, row->subject_uri);
+	r->n++;
+	return 0;
+}
+
+/* The invariant: the counts add up to the likes. */
+static bool consistent(void)
+{
+	int64_t likes = -1, subjects = -1;
+	atkv_likeindex_totals(ix, &likes, &subjects);
+	return count(P1) + count(P2) == likes;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/atkv-test-likeindex.XXXXXX", path[128];
+	if (!mkdtemp(dir)) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/likes.sqlite", dir);
+
+	struct atkv_likeindex *ro = NULL;
+	tap_eq(atkv_likeindex_open(path, true, &ro, why, sizeof(why)), ATKV_E_DB, "a missing index opened read-only: %s", why);
+	tap_ok(atkv_likeindex_open(path, false, &ix, why, sizeof(why)) == 0, "created for writing");
+
+	tap_ok(atkv_likeindex_begin(ix) == 0, "begin");
+	tap_ok(put(A, "l1", P1, "2026-01-01T00:00:01Z") == 0 && put(B, "l1", P1, "2026-01-01T00:00:02Z") == 0 &&
+	           put(A, "l2", P2, "2026-01-01T00:00:03Z") == 0,
+	       "three likes");
+	tap_ok(atkv_likeindex_commit(ix) == 0, "commit");
+	tap_ok(count(P1) == 2 && count(P2) == 1 && consistent(), "counts 2 and 1");
+
+	/* The same change again: nothing moves. */
+	tap_ok(put(A, "l1", P1, "2026-01-01T00:00:01Z") == 0 && count(P1) == 2 && consistent(), "a put applied twice counts once");
+	/* The like moves to another subject. */
+	tap_ok(put(B, "l1", P2, "2026-01-01T00:00:04Z") == 0 && count(P1) == 1 && count(P2) == 2 && consistent(),
+	       "a put that changes the subject moves the like");
+	tap_ok(put(B, "l1", P2, "2026-01-01T00:00:04Z") == 0 && count(P2) == 2 && consistent(), "and applying it again changes nothing");
+	/* Deletes, twice. */
+	tap_ok(atkv_likeindex_delete(ix, A, "l1") == 0 && count(P1) == 0 && consistent(), "a delete uncounts it");
+	tap_ok(atkv_likeindex_delete(ix, A, "l1") == 0 && count(P1) == 0 && consistent(), "a delete applied twice changes nothing");
+	tap_ok(atkv_likeindex_delete(ix, C, "never") == 0 && consistent(), "deleting an unknown like changes nothing");
+	int64_t likes = -1, subjects = -1;
+	atkv_likeindex_totals(ix, &likes, &subjects);
+	tap_ok(likes == 2 && subjects == 1, "a subject without likes is gone from the counts (%lld likes, %lld subjects)",
+	       (long long)likes, (long long)subjects);
+
+	/* Bad values change nothing and say why. */
+	tap_ok(atkv_likeindex_put(ix, C, "x", "not json", 8, why, sizeof(why)) == ATKV_E_SYNTAX && strstr(why, "not JSON"),
+	       "a value that is not JSON: %s", why);
+	tap_ok(atkv_likeindex_put(ix, C, "x", "{\"subject\":{}}", 14, why, sizeof(why)) == ATKV_E_SYNTAX &&
+	           strstr(why, "subject.uri"),
+	       "a like without subject.uri: %s", why);
+	tap_ok(atkv_likeindex_put(ix, C, "x", "[1]", 3, why, sizeof(why)) == ATKV_E_SYNTAX, "an array");
+	atkv_likeindex_totals(ix, &likes, &subjects);
+	tap_eq(likes, 2, "and none of them is indexed");
+
+	/* Queries: newest first, limits. */
+	put(C, "l3", P2, "2026-01-01T00:00:09Z");
+	put(A, "l4", P1, "2026-01-01T00:00:08Z");
+	struct rows r = {"", 0};
+	atkv_likeindex_by_subject(ix, P2, 0, collect, &r);
+	tap_ok(r.n == 3 && !strcmp(r.text, C " l3 " P2 "|" B " l1 " P2 "|" A " l2 " P2), "likers of a subject, newest first: %s",
+	       r.text);
+	struct rows r2 = {"", 0};
+	atkv_likeindex_by_liker(ix, A, 0, collect, &r2);
+	tap_ok(r2.n == 2 && !strcmp(r2.text, A " l4 " P1 "|" A " l2 " P2), "likes of an account, newest first: %s", r2.text);
+	struct rows r3 = {"", 0};
+	atkv_likeindex_by_liker(ix, A, 1, collect, &r3);
+	tap_ok(r3.n == 1 && !strcmp(r3.text, A " l4 " P1), "with a limit of 1");
+	struct rows r4 = {"", 0};
+	atkv_likeindex_by_liker(ix, "did:plc:nobody", 0, collect, &r4);
+	tap_eq(r4.n, 0, "an account with no likes: no rows");
+
+	/* A rolled back batch leaves nothing. */
+	atkv_likeindex_begin(ix);
+	put(C, "l9", P1, "2026-01-01T00:00:10Z");
+	atkv_likeindex_rollback(ix);
+	tap_ok(count(P1) == 1 && consistent(), "a rolled back batch leaves no trace");
+
+	/* Readers see the committed state, and cannot write. */
+	tap_ok(atkv_likeindex_open(path, true, &ro, why, sizeof(why)) == 0, "opened read-only beside the writer");
+	int64_t n = -1;
+	atkv_likeindex_count(ro, P2, &n);
+	tap_eq(n, 3, "the reader sees the writer's commits");
+	const char *v = "{\"subject\":{\"uri\":\"at://x/y/z\"}}";
+	tap_ok(atkv_likeindex_put(ro, C, "w", v, strlen(v), why, sizeof(why)) == ATKV_E_DB,
+	       "and a read-only index refuses writes: %s", why);
+	atkv_likeindex_close(ro);
+	atkv_likeindex_close(ix);
+
+	/* Not a like index. */
+	char other[160], cmd[400];
+	snprintf(other, sizeof(other), "%s/other.sqlite", dir);
+	FILE *f = fopen(other, "w");
+	if (f)
+		fclose(f);
+	tap_eq(atkv_likeindex_open(other, true, &ro, why, sizeof(why)), ATKV_E_DB, "an empty file is not a like index: %s", why);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tap_note("could not remove %s", dir);
+	return tap_done();
+}

@@ -1,0 +1,380 @@
+/* test-like-indexer.c — atkv-like-indexer and atkv-get-likes-by with a real nats-server and a
+ * real SQLite file: the whole store indexed from empty, then live puts, moves and deletes; bad
+ * values and keys logged, counted and acknowledged; kill -9 in the middle of a large backlog
+ * loses and double-counts nothing; readiness, status and stopping through NOTIFY_SOCKET; the
+ * query tool's output, input and errors. Records are written with libatkv's atkv_record_put. */
+#define _DEFAULT_SOURCE
+#include "likeindex.h"
+#include "natsserver.h"
+#include "spawn.h"
+#include "tap.h"
+
+#include <atkv/atkv.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define INDEXER "src/atkv-like-indexer"
+#define QUERY "src/atkv-get-likes-by"
+#define LIKE "app.bsky.feed.like"
+#define A "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
+#define B "did:plc:l3rouwludahu3ui3bt66mfvj"
+#define C "did:plc:carol8"
+#define P1 "at://did:plc:poster/app.bsky.feed.post/p1"
+#define P2 "at://did:plc:poster/app.bsky.feed.post/p2"
+#define P3 "at://did:plc:poster/app.bsky.feed.post/p3"
+
+static struct nats_server server;
+static natsConnection *nc;
+static jsCtx *js;
+static char tmp[64], db[128], logpath[128];
+
+/* ---- writing likes ---- */
+
+static void like(const char *did, const char *rkey, const char *subject, int second)
+{
+	char uri[256], json[512], why[256];
+	snprintf(uri, sizeof(uri), "at://%s/" LIKE "/%s", did, rkey);
+	snprintf(json, sizeof(json),
+	         "{\"$type\":\"" LIKE "\",\"subject\":{\"uri\":\"%s\",\"cid\":\"bafyreisubject\"},"
+	         "\"createdAt\":\"2026-11-27T00:%02d:%02d.000Z\"}",
+	         subject, second / 60, second % 60);
+	if (atkv_record_put(js, uri, json, strlen(json), NULL, why, sizeof(why)))
+		tap_note("put %s: %s", uri, why);
+}
+
+static void raw_put(const char *uri, const char *value)
+{
+	char why[256];
+	if (atkv_record_put(js, uri, value, strlen(value), NULL, why, sizeof(why)))
+		tap_note("put %s: %s", uri, why);
+}
+
+static void unlike(const char *did, const char *rkey)
+{
+	char uri[256], why[256];
+	snprintf(uri, sizeof(uri), "at://%s/" LIKE "/%s", did, rkey);
+	if (atkv_record_delete(js, uri, NULL, why, sizeof(why)))
+		tap_note("delete %s: %s", uri, why);
+}
+
+/* ---- reading the index ---- */
+
+static int64_t subject_count(const char *subject)
+{
+	struct atkv_likeindex *ix = NULL;
+	char why[256];
+	int64_t n = -1;
+	if (atkv_likeindex_open(db, true, &ix, why, sizeof(why)) == 0)
+		atkv_likeindex_count(ix, subject, &n);
+	atkv_likeindex_close(ix);
+	return n;
+}
+
+/* Likes in the index, and whether the per-subject counts add up to them. */
+static int64_t total_likes(bool *consistent)
+{
+	struct atkv_likeindex *ix = NULL;
+	char why[256];
+	int64_t likes = -1, subjects = -1;
+	if (atkv_likeindex_open(db, true, &ix, why, sizeof(why)) == 0)
+		atkv_likeindex_totals(ix, &likes, &subjects);
+	atkv_likeindex_close(ix);
+	if (consistent) {
+		/* Checked with SQL the index does not use for its own counts. */
+		sqlite3 *q = NULL;
+		sqlite3_stmt *st = NULL;
+		*consistent = sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+		              sqlite3_prepare_v2(q,
+		                                 "SELECT (SELECT count(*) FROM likes) = (SELECT coalesce(sum(likes), 0) FROM "
+		                                 "like_counts) AND NOT EXISTS (SELECT 1 FROM like_counts c WHERE c.likes != "
+		                                 "(SELECT count(*) FROM likes l WHERE l.subject_uri = c.subject_uri))",
+		                                 -1, &st, NULL) == SQLITE_OK &&
+		              sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+		sqlite3_finalize(st);
+		sqlite3_close(q);
+	}
+	return likes;
+}
+
+static bool wait_likes(int64_t want, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		if (total_likes(NULL) == want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+/* ---- processes ---- */
+
+static int notify_fd = -1;
+static char notify_path[128];
+static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
+static char notify_text[1 << 16];
+
+static void *notify_reader(void *arg)
+{
+	char d[1024];
+	ssize_t got;
+	(void)arg;
+	while ((got = recv(notify_fd, d, sizeof(d) - 1, 0)) > 0) {
+		d[got] = '\0';
+		pthread_mutex_lock(&notify_mu);
+		size_t len = strlen(notify_text);
+		if (len + (size_t)got + 2 > sizeof(notify_text))
+			len = 0;
+		snprintf(notify_text + len, sizeof(notify_text) - len, "%s\n", d);
+		pthread_mutex_unlock(&notify_mu);
+	}
+	return NULL;
+}
+
+static bool notified(const char *what)
+{
+	pthread_mutex_lock(&notify_mu);
+	bool yes = strstr(notify_text, what) != NULL;
+	pthread_mutex_unlock(&notify_mu);
+	return yes;
+}
+
+static pid_t start_indexer(const char *extra1, const char *extra2)
+{
+	static char env_notify[160];
+	static char *env[] = {env_notify, "WATCHDOG_USEC=2000000", NULL};
+	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
+	char *argv[] = {INDEXER, "--nats", server.url, "--db", db, "--config", "/dev/null", (char *)extra1,
+	                (char *)extra2, NULL};
+	return spawn(argv, env, logpath);
+}
+
+static int count_in_log(const char *needle)
+{
+	size_t n;
+	char *text = (char *)tap_read_file(logpath, &n);
+	int count = 0;
+	for (char *p = text; p && (p = strstr(p, needle)); p++)
+		count++;
+	free(text);
+	return count;
+}
+
+/* Runs the query tool through the shell with args and optional stdin; returns its exit status
+ * and its stdout and stderr. */
+static int query(const char *args, const char *input, char *out, size_t out_n, char *err, size_t err_n)
+{
+	char cmd[1024], o[160], e[160];
+	snprintf(o, sizeof(o), "%s/query.out", tmp);
+	snprintf(e, sizeof(e), "%s/query.err", tmp);
+	snprintf(cmd, sizeof(cmd), "%s%s%s " QUERY " --config /dev/null %s >'%s' 2>'%s'%s", input ? "printf '%s\\n' '" : "",
+	         input ? input : "", input ? "' |" : "", args, o, e, input ? "" : " </dev/null");
+	int st = system(cmd);
+	size_t n;
+	char *t = (char *)tap_read_file(o, &n);
+	snprintf(out, out_n, "%s", t ? t : "");
+	free(t);
+	t = (char *)tap_read_file(e, &n);
+	snprintf(err, err_n, "%s", t ? t : "");
+	free(t);
+	size_t el = strlen(err);
+	if (el && err[el - 1] == '\n')
+		err[el - 1] = '\0';
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void consumer_state(uint64_t *pending, int64_t *ack_pending)
+{
+	jsConsumerInfo *ci = NULL;
+	*pending = 99;
+	*ack_pending = 99;
+	if (js_GetConsumerInfo(&ci, js, "KV_record", "like-indexer", NULL, NULL) == NATS_OK) {
+		*pending = ci->NumPending;
+		*ack_pending = ci->NumAckPending;
+	}
+	jsConsumerInfo_Destroy(ci);
+}
+
+static void test_queries(void)
+{
+	char out[8192], err[1024], args[512];
+	snprintf(args, sizeof(args), "--db '%s' " A, db);
+	int rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 0 && !strcmp(out, P3 "\n" P2 "\n" P1 "\n"), "get-likes-by DID: the subjects, newest like first");
+	snprintf(args, sizeof(args), "--db '%s'", db);
+	char out2[8192];
+	rc = query(args, A, out2, sizeof(out2), err, sizeof(err));
+	tap_ok(rc == 0 && !strcmp(out, out2), "the DID on standard input gives the same");
+	snprintf(args, sizeof(args), "--db '%s' --limit 1 --json " A, db);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 0 && lines(out) == 1 && strstr(out, "\"subject\":\"" P3 "\"") &&
+	           strstr(out, "\"like\":\"at://" A "/" LIKE "/a3\"") && strstr(out, "\"createdAt\":"),
+	       "--json --limit 1: one JSON object");
+	snprintf(args, sizeof(args), "--db '%s' --subject " P1, db);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 0 && lines(out) == 2 && strstr(out, C "\n") && strstr(out, A "\n"), "--subject: its likers");
+	snprintf(args, sizeof(args), "--db '%s' --subject " P1 " --count", db);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 0 && !strcmp(out, "2\n"), "--count: 2");
+	snprintf(args, sizeof(args), "--db '%s' did:plc:nolikes", db);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 0 && !out[0] && !err[0], "a DID with no likes: no output, exit 0");
+	snprintf(args, sizeof(args), "--db '%s' not-a-did", db);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 2 && !out[0] && lines(err) == 0 && err[0] && strstr(err, "not-a-did"),
+	       "a malformed DID: one line, exit 2: %s", err);
+	snprintf(args, sizeof(args), "--db '%s/missing.sqlite' " A, tmp);
+	rc = query(args, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 1 && !out[0] && lines(err) == 0 && err[0] && strstr(err, "missing.sqlite"), "a missing index: one line, exit 1: %s",
+	       err);
+	rc = query("--limit -3 " A, NULL, out, sizeof(out), err, sizeof(err));
+	tap_ok(rc == 2 && strstr(err, "--limit"), "a bad option: exit 2: %s", err);
+}
+
+int main(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-like-indexer.XXXXXX");
+	if (!mkdtemp(tmp) || nats_server_start(&server, 0)) {
+		printf("Bail out! cannot set up nats-server\n");
+		return 1;
+	}
+	snprintf(db, sizeof(db), "%s/likes.sqlite", tmp);
+	snprintf(logpath, sizeof(logpath), "%s/indexer.log", tmp);
+	FILE *lf = fopen(logpath, "a"); /* there before the first look at it */
+	if (lf)
+		fclose(lf);
+	natsConnection_ConnectTo(&nc, server.url);
+	natsConnection_JetStream(&js, nc, NULL);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(notify_path, sizeof(notify_path), "%s/notify", tmp);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify_path);
+	notify_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		printf("Bail out! cannot bind the notify socket\n");
+		return 1;
+	}
+	pthread_t reader;
+	pthread_create(&reader, NULL, notify_reader, NULL);
+	pthread_detach(reader);
+
+	/* Started before the bucket exists: it waits for it. */
+	pid_t x = start_indexer(NULL, NULL);
+	for (int t = 0; t < 5000 && !count_in_log("does not exist"); t += 100)
+		sleep_ms(100);
+	tap_ok(spawn_running(x, NULL) && count_in_log("bucket record does not exist"),
+	       "without the bucket it waits and says why");
+
+	kvConfig kc;
+	kvStore *kv = NULL;
+	kvConfig_Init(&kc);
+	kc.Bucket = "record";
+	kc.History = 1;
+	js_CreateKeyValue(&kv, js, &kc);
+	kvStore_Destroy(kv);
+	like(A, "a1", P1, 1);
+	like(A, "a2", P2, 2);
+	like(B, "b1", P1, 3);
+	like(C, "c1", P2, 4);
+	raw_put("at://" C "/" LIKE "/bad1", "not json at all");
+	raw_put("at://" C "/" LIKE "/bad2", "{\"$type\":\"" LIKE "\",\"subject\":{}}");
+	raw_put("at://" A "/app.bsky.feed.post/x1", "{\"$type\":\"app.bsky.feed.post\",\"text\":\"hi\"}");
+	natsConnection_PublishString(nc, "$KV.record.5.app.bsky.feed.like.notakey", "{}");
+	natsConnection_Flush(nc);
+
+	/* 1. The store from the beginning. */
+	tap_ok(wait_likes(4, 15000), "the likes already in the store are indexed");
+	tap_ok(notified("READY=1"), "READY=1 sent");
+	tap_ok(subject_count(P1) == 2 && subject_count(P2) == 2, "like counts 2 and 2");
+	for (int t = 0; t < 5000 && count_in_log("kind=bad_value") + count_in_log("like skipped") < 2; t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("like skipped: the value is not JSON (at://" C "/" LIKE "/bad1)") == 1 &&
+	           count_in_log("like skipped: the like has no subject.uri (at://" C "/" LIKE "/bad2)") == 1,
+	       "bad values are logged with their AT-URI");
+	tap_ok(count_in_log("key outside the record key scheme skipped: $KV.record.5.app.bsky.feed.like.notakey") == 1,
+	       "a bad key is logged");
+	uint64_t pending;
+	int64_t ack_pending;
+	sleep_ms(300);
+	consumer_state(&pending, &ack_pending);
+	tap_ok(pending == 0 && ack_pending == 0, "and everything is acknowledged (pending %llu, unacked %lld)",
+	       (unsigned long long)pending, (long long)ack_pending);
+
+	/* 2. Live: a new like, an unlike, a like that moves to another subject. */
+	like(A, "a3", P3, 5);
+	unlike(B, "b1");
+	like(C, "c1", P1, 4);
+	bool consistent = false;
+	for (int t = 0; t < 10000 && !(subject_count(P3) == 1 && subject_count(P1) == 2 && subject_count(P2) == 1); t += 100)
+		sleep_ms(100);
+	tap_ok(subject_count(P1) == 2 && subject_count(P2) == 1 && subject_count(P3) == 1 && total_likes(&consistent) == 4 &&
+	           consistent,
+	       "live: a like added, one removed, one moved; counts exact");
+	for (int t = 0; t < 3000 && !notified("likes/s"); t += 100)
+		sleep_ms(100);
+	tap_ok(notified("STATUS=indexing;") && notified("likes/s") && notified("pending"), "STATUS= with likes/s and pending");
+	tap_ok(notified("WATCHDOG=1"), "watchdog pinged");
+
+	test_queries();
+
+	/* 3. SIGTERM: exit 0, STOPPING=1. */
+	int st = spawn_stop(x, SIGTERM, 10000);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
+	tap_ok(notified("STOPPING=1"), "STOPPING=1 sent");
+
+	/* 4. A backlog of 3000 likes, the indexer killed with -9 in the middle, then restarted. */
+	for (int i = 0; i < 3000; i++) {
+		char rkey[16];
+		snprintf(rkey, sizeof(rkey), "k%04d", i);
+		like(i % 2 ? A : B, rkey, i % 3 == 0 ? P1 : i % 3 == 1 ? P2 : P3, 100 + i % 3000);
+	}
+	natsConnection_Flush(nc);
+	x = start_indexer("--batch", "20");
+	for (int t = 0; t < 30000 && total_likes(NULL) < 600; t += 20)
+		sleep_ms(20);
+	int64_t at_kill = total_likes(NULL);
+	spawn_stop(x, SIGKILL, 5000);
+	tap_ok(at_kill >= 600 && at_kill < 3004, "killed with -9 after %lld of 3004 likes", (long long)at_kill);
+	x = start_indexer(NULL, NULL);
+	tap_ok(wait_likes(3004, 60000), "after the restart all 3004 likes are indexed");
+	tap_ok(total_likes(&consistent) == 3004 && consistent && subject_count(P1) == 2 + 1000 &&
+	           subject_count(P2) == 1 + 1000 && subject_count(P3) == 1 + 1000,
+	       "and every count is exact: nothing lost, nothing counted twice");
+	spawn_stop(x, SIGTERM, 10000);
+
+	/* 5. A bad option exits 2. */
+	char *bad[] = {INDEXER, "--batch", "0", "--config", "/dev/null", NULL};
+	pid_t b = spawn(bad, NULL, logpath);
+	int bst = -1;
+	for (int t = 0; t < 5000 && spawn_running(b, &bst); t += 20)
+		sleep_ms(20);
+	tap_ok(WIFEXITED(bst) && WEXITSTATUS(bst) == 2, "a bad option exits 2");
+
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	nats_server_destroy(&server);
+	nats_Close();
+	shutdown(notify_fd, SHUT_RDWR);
+	close(notify_fd);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	if (getenv("ATKV_TEST_KEEP"))
+		tap_note("logs kept in %s", tmp);
+	else if (system(cmd) != 0)
+		tap_note("could not remove %s", tmp);
+	return tap_done();
+}

@@ -18,6 +18,8 @@
 set -u
 : "${srcdir:=.}"
 builder=src/atkv-builder
+indexer=src/atkv-like-indexer
+query=src/atkv-get-likes-by
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
@@ -42,7 +44,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-pds.XXXXXX") || {
 	echo "1..1"
 	exit 0
 }
-nats_pid='' node_pid='' builder_pid=''
+nats_pid='' node_pid='' builder_pid='' indexer_pid=''
 
 # wait_gone PID SECONDS: true once PID has exited
 wait_gone() {
@@ -64,6 +66,8 @@ stop() {
 }
 cleanup() {
 	exec 3>&- 4<&-
+	stop "$indexer_pid"
+	indexer_pid=
 	stop "$builder_pid"
 	builder_pid=
 	stop "$node_pid"
@@ -144,7 +148,9 @@ mkfifo "$tmp/node.in" "$tmp/node.out" || {
 	notok mkfifo
 	finish
 }
-TMPDIR=$tmp/pds node "$refdir/pds-e2e.js" "$nats_url" <"$tmp/node.in" >"$tmp/node.out" 2>"$tmp/node.err" &
+mkdir "$tmp/likes"
+TMPDIR=$tmp/pds ATKV_LIKES_DIR=$tmp/likes node "$refdir/pds-e2e.js" "$nats_url" <"$tmp/node.in" >"$tmp/node.out" \
+	2>"$tmp/node.err" &
 node_pid=$!
 exec 3>"$tmp/node.in" 4<"$tmp/node.out"
 
@@ -227,6 +233,44 @@ echo "# PDS last seq: $last_seq"
 # ---- comparison (pds-e2e.js waits up to 30 s for the cursor) ----
 echo check >&3
 expect_line 300 checked "comparison finished" || finish
+
+# ---- the like indexer on the same store; atkv-get-likes-by against the PDS's own likes ----
+(
+	for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
+		unset "$v"
+	done
+	exec "$indexer" --nats "$nats_url" --db "$tmp/likes.sqlite" --config /dev/null
+) >"$tmp/indexer.log" 2>&1 &
+indexer_pid=$!
+echo likes >&3
+if expect_line 120 likes "the reference wrote each account's likes"; then
+	accounts=0
+	for f in "$tmp/likes"/*.txt; do
+		[ -e "$f" ] || continue
+		did=$(basename "$f" .txt)
+		accounts=$((accounts + 1))
+		same=0
+		for _ in $(seq 60); do
+			"$query" --db "$tmp/likes.sqlite" --config /dev/null "$did" >"$tmp/got.txt" 2>"$tmp/query.err" &&
+				cmp -s "$f" "$tmp/got.txt" && {
+				same=1
+				break
+			}
+			sleep 1
+		done
+		if [ "$same" = 1 ]; then
+			ok "atkv-get-likes-by $did: the $(wc -l <"$f") posts it likes on the PDS, newest first"
+		else
+			notok "atkv-get-likes-by $did: the posts it likes on the PDS, newest first"
+			diff "$f" "$tmp/got.txt" | head -n 10 | sed 's/^/#   /'
+			diag_file "$tmp/query.err"
+			diag_file "$tmp/indexer.log"
+		fi
+	done
+	check "likes compared for the PDS's $accounts accounts" [ "$accounts" -ge 3 ]
+fi
+stop "$indexer_pid"
+indexer_pid=
 
 # ---- stop the builder: SIGTERM, clean exit ----
 if kill -0 "$builder_pid" 2>/dev/null; then

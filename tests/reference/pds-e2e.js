@@ -425,6 +425,36 @@ async function check(pdsUrl, lastSeq, activity) {
   }
 }
 
+// What atkv-get-likes-by must print for each account: the subjects of its like records on the
+// PDS, newest like first (createdAt, then rkey, compared bytewise as SQLite does), one file
+// per DID in dir. Returns how many accounts there are.
+async function writeExpectedLikes(pdsUrl, dir) {
+  const repos = await paginate(async (c) => {
+    const r = await xrpc(pdsUrl, 'com.atproto.sync.listRepos', { limit: 100, cursor: c })
+    return { items: r.repos, cursor: r.cursor }
+  })
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0)
+  for (const repo of repos) {
+    const records = await paginate(async (c) => {
+      const r = await xrpc(pdsUrl, 'com.atproto.repo.listRecords', {
+        repo: repo.did,
+        collection: 'app.bsky.feed.like',
+        limit: 100,
+        cursor: c,
+      })
+      return { items: r.records, cursor: r.cursor }
+    })
+    records.sort(
+      (a, b) =>
+        cmp(b.value.createdAt || '', a.value.createdAt || '') ||
+        cmp(parseAtUri(b.uri).rkey, parseAtUri(a.uri).rkey),
+    )
+    const text = records.map((r) => r.value.subject.uri + '\n').join('')
+    require('node:fs').writeFileSync(`${dir}/${repo.did}.txt`, text)
+  }
+  return repos.length
+}
+
 const withTimeout = (p, ms, what) =>
   Promise.race([
     p,
@@ -465,6 +495,15 @@ async function main() {
       tap(false, `check aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
     }
     out(JSON.stringify({ checked: true }))
+
+    if (!(await waitLine('likes'))) return
+    let accounts = 0
+    try {
+      accounts = await writeExpectedLikes(pdsUrl, process.env.ATKV_LIKES_DIR)
+    } catch (err) {
+      tap(false, `likes aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
+    }
+    out(JSON.stringify({ likes: accounts }))
     await waitLine('stop')
   } finally {
     await close()

@@ -32,8 +32,8 @@ struct source {
 	char *filter;
 	char *next_subject;      /* pull: where batches are asked for */
 	char *inbox;             /* where its messages and status replies arrive */
-	int outstanding;         /* pull: changes the request in flight may still bring; 0: none */
-	int64_t requested_ms;
+	int outstanding;         /* pull: changes the requests in flight may still bring */
+	int64_t requested_ms;    /* the last request, or the last change or status since */
 };
 
 /* Messages from nats.c's delivery threads to the caller's, oldest first. */
@@ -303,7 +303,7 @@ static void request_batch(struct atkv_consumer *c, struct source *s)
 	snprintf(body, sizeof(body), "{\"batch\":%d,\"expires\":%lld}", c->batch,
 	         (long long)PULL_EXPIRES_MS * 1000000LL);
 	if (natsConnection_PublishRequestString(c->nc, s->next_subject, s->inbox, body) == NATS_OK) {
-		s->outstanding = c->batch;
+		s->outstanding += c->batch;
 		s->requested_ms = now_ms();
 	}
 }
@@ -569,8 +569,13 @@ static void refill(struct atkv_consumer *c)
 		return;
 	int64_t now = now_ms();
 	for (size_t i = 0; i < c->n_src; i++)
-		if (c->src[i].outstanding <= 0 || now - c->src[i].requested_ms > PULL_LOST_MS)
+		/* The next batch is asked for while half of this one is still on its way, so a
+		 * backlog flows without a round trip's pause between batches. */
+		if (c->src[i].outstanding <= c->batch / 2 || now - c->src[i].requested_ms > PULL_LOST_MS) {
+			if (now - c->src[i].requested_ms > PULL_LOST_MS)
+				c->src[i].outstanding = 0;
 			request_batch(c, &c->src[i]);
+		}
 }
 
 /* Takes the oldest queued message, waiting until deadline (CLOCK_MONOTONIC ms). */
@@ -609,8 +614,10 @@ int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_
 		struct atkv_change *ch = make_change(c, m, &s);
 		if (!ch)
 			return ATKV_E_NOMEM;
-		if (s && s->outstanding > 0)
+		if (s && s->outstanding > 0) {
 			s->outstanding--;
+			s->requested_ms = now_ms();
+		}
 		/* Another account's change in the DID's partition: not for this handle. */
 		if (c->did_here && ch->kind != ATKV_CHANGE_BAD_KEY && strcmp(ch->did, c->did)) {
 			atkv_change_ack(ch);

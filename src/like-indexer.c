@@ -20,6 +20,8 @@
 #define LIKE "app.bsky.feed.like"
 /* How long a batch waits for its first change; also how soon a stop is noticed when idle. */
 #define WAIT_MS 1000
+#define GATHER_MS 100
+#define GATHER_STEP_MS 2
 #define RETRY_OPEN_MS 5000
 #define PENDING_EVERY_MS 5000
 
@@ -140,8 +142,16 @@ static int run_batch(struct indexer *x)
 {
 	int n = 0, rc = 0;
 	struct atkv_change *ch;
-	while (n < x->batch_max && atkv_consumer_next(x->c, n ? 0 : WAIT_MS, &ch) > 0)
+	/* After the first change, a few milliseconds more gather what a backlog is still
+	 * delivering: a transaction (and its fsync) per handful of likes would cap the rate. */
+	int64_t until = 0;
+	while (n < x->batch_max && atkv_consumer_next(x->c, n ? GATHER_STEP_MS : WAIT_MS, &ch) > 0) {
 		x->batch[n++] = ch;
+		if (n == 1)
+			until = now_ms() + GATHER_MS;
+		else if (now_ms() >= until)
+			break;
+	}
 	if (!n)
 		return 0;
 	if (atkv_likeindex_begin(x->ix))

@@ -91,7 +91,7 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 	if (!readonly) {
 		/* WAL: readers never block the indexer. FULL: a commit is on disk before its acks go,
 		 * so not even a power cut loses an acknowledged like. */
-		if (sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", NULL, NULL, NULL) ||
+		if (sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;", NULL, NULL, NULL) ||
 		    sqlite3_exec(ix->db, schema, NULL, NULL, NULL))
 			return failed(ix, path, "cannot set up the schema", why, why_n);
 	}

@@ -66,12 +66,13 @@ static bool seen_has(const struct seen *s, const char *item)
 	return false;
 }
 
-/* Takes changes until none comes for quiet_ms; acks each when ack is true. */
+/* Takes changes until none comes for quiet_ms (the first may take 3 s: a loaded machine);
+ * acks each when ack is true. */
 static void drain(struct atkv_consumer *c, int quiet_ms, bool ack, struct seen *s)
 {
 	struct atkv_change *ch;
 	s->n = 0;
-	while (atkv_consumer_next(c, quiet_ms, &ch) > 0) {
+	while (atkv_consumer_next(c, s->n ? quiet_ms : 3000, &ch) > 0) {
 		if (s->n < 64) {
 			snprintf(s->items[s->n], sizeof(s->items[0]), "%s%s",
 			         ch->kind == ATKV_CHANGE_DELETE ? "-" : "", ch->uri ? ch->uri : ch->subject);

@@ -10,6 +10,7 @@
 
 #include <atkv/atkv.h>
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,8 @@ static int open_consumer(struct indexer *x)
 	o.name = atkv_config_str(x->cfg, "consumer");
 	o.collections = likes;
 	o.batch = x->batch_max;
+	/* The server stops delivering at max_ack_pending: a batch waiting for its commit must fit. */
+	o.max_ack_pending = 2 * x->batch_max > 10000 ? 2 * x->batch_max : 10000;
 	int rc = atkv_consumer_open(x->nc, &o, &x->c, why, sizeof(why));
 	if (rc == 0) {
 		atkv_log(ATKV_LOG_INFO, "consuming %s as %s", LIKE, o.name);
@@ -244,6 +247,10 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A batch's JSON and SQLite's cache come and go by the megabyte: without these, glibc hands
+	 * the top of the heap back to the kernel and takes it again on every batch. */
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
 	x.batch_max = (int)atkv_config_int(x.cfg, "batch");
 	int code = 1;
 	struct atkv_nats_options no = {

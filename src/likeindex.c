@@ -11,42 +11,47 @@
 
 #define SCHEMA_VERSION 1
 
+/* In step(): leave this parameter as it is (bound separately). */
+#define ATKV_SKIP ((const char *)1)
+
+/* Subjects are interned: a like row holds an integer, and the count lives with the subject. */
 static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS subjects ("
+	" id INTEGER PRIMARY KEY,"
+	" uri TEXT NOT NULL UNIQUE,"
+	" likes INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS likes ("
 	" did TEXT NOT NULL,"          /* the liker */
-	" rkey TEXT NOT NULL,"         /* the like record's key */
-	" subject_uri TEXT NOT NULL,"
+	" rkey TEXT NOT NULL,"         /* the like record's key: a TID, so newer sorts later */
+	" subject INTEGER NOT NULL,"   /* subjects.id */
 	" subject_cid TEXT,"
 	" created_at TEXT,"
 	" PRIMARY KEY (did, rkey)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS likes_by_liker ON likes (did, created_at);"
-	"CREATE INDEX IF NOT EXISTS likes_by_subject ON likes (subject_uri, created_at);"
-	"CREATE TABLE IF NOT EXISTS like_counts ("
-	" subject_uri TEXT PRIMARY KEY,"
-	" likes INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS likes_by_subject ON likes (subject, rkey);"
 	"PRAGMA user_version = 1;";
 
 enum stmt {
-	S_GET, S_UPSERT, S_DELETE, S_INC, S_DEC, S_DROP_ZERO, S_BY_LIKER, S_BY_SUBJECT, S_COUNT, S_TOTALS,
-	S_BEGIN, S_COMMIT, S_ROLLBACK, N_STMT,
+	S_COUNT_UP, S_INSERT, S_GET, S_COUNT_DOWN, S_DROP_ZERO, S_MOVE, S_DELETE, S_BY_LIKER, S_BY_SUBJECT, S_COUNT,
+	S_TOTALS, S_BEGIN, S_COMMIT, S_ROLLBACK, N_STMT,
 };
 
 static const char *const sql[N_STMT] = {
-	[S_GET] = "SELECT subject_uri FROM likes WHERE did = ?1 AND rkey = ?2",
-	[S_UPSERT] = "INSERT INTO likes (did, rkey, subject_uri, subject_cid, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-	             " ON CONFLICT (did, rkey) DO UPDATE SET subject_uri = excluded.subject_uri,"
-	             " subject_cid = excluded.subject_cid, created_at = excluded.created_at",
-	[S_DELETE] = "DELETE FROM likes WHERE did = ?1 AND rkey = ?2",
-	[S_INC] = "INSERT INTO like_counts (subject_uri, likes) VALUES (?1, 1)"
-	          " ON CONFLICT (subject_uri) DO UPDATE SET likes = likes + 1",
-	[S_DEC] = "UPDATE like_counts SET likes = likes - 1 WHERE subject_uri = ?1",
-	[S_DROP_ZERO] = "DELETE FROM like_counts WHERE subject_uri = ?1 AND likes <= 0",
-	[S_BY_LIKER] = "SELECT did, rkey, subject_uri, subject_cid, created_at FROM likes WHERE did = ?1"
-	               " ORDER BY created_at DESC, rkey DESC LIMIT ?2",
-	[S_BY_SUBJECT] = "SELECT did, rkey, subject_uri, subject_cid, created_at FROM likes WHERE subject_uri = ?1"
-	                 " ORDER BY created_at DESC, did DESC LIMIT ?2",
-	[S_COUNT] = "SELECT likes FROM like_counts WHERE subject_uri = ?1",
-	[S_TOTALS] = "SELECT (SELECT count(*) FROM likes), (SELECT count(*) FROM like_counts)",
+	/* Counted first (the like usually is new), taken back when it was not. */
+	[S_COUNT_UP] = "INSERT INTO subjects (uri, likes) VALUES (?1, 1)"
+	               " ON CONFLICT (uri) DO UPDATE SET likes = likes + 1 RETURNING id",
+	[S_INSERT] = "INSERT INTO likes (did, rkey, subject, subject_cid, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+	             " ON CONFLICT (did, rkey) DO NOTHING",
+	[S_GET] = "SELECT subject FROM likes WHERE did = ?1 AND rkey = ?2",
+	[S_COUNT_DOWN] = "UPDATE subjects SET likes = likes - 1 WHERE id = ?1",
+	[S_DROP_ZERO] = "DELETE FROM subjects WHERE id = ?1 AND likes <= 0",
+	[S_MOVE] = "UPDATE likes SET subject = ?3, subject_cid = ?4, created_at = ?5 WHERE did = ?1 AND rkey = ?2",
+	[S_DELETE] = "DELETE FROM likes WHERE did = ?1 AND rkey = ?2 RETURNING subject",
+	[S_BY_LIKER] = "SELECT l.did, l.rkey, s.uri, l.subject_cid, l.created_at FROM likes l"
+	               " JOIN subjects s ON s.id = l.subject WHERE l.did = ?1 ORDER BY l.rkey DESC LIMIT ?2",
+	[S_BY_SUBJECT] = "SELECT l.did, l.rkey, s.uri, l.subject_cid, l.created_at FROM subjects s"
+	                 " JOIN likes l ON l.subject = s.id WHERE s.uri = ?1 ORDER BY l.rkey DESC LIMIT ?2",
+	[S_COUNT] = "SELECT likes FROM subjects WHERE uri = ?1",
+	[S_TOTALS] = "SELECT (SELECT count(*) FROM likes), (SELECT count(*) FROM subjects)",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -113,47 +118,41 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 	return 0;
 }
 
-/* Runs a statement that returns no rows, with up to three text parameters (NULL binds NULL). */
-static int run(struct atkv_likeindex *ix, enum stmt s, const char *a, const char *b, const char *c)
+/* Steps st once after binding up to five text values (NULL binds NULL) and an integer (when
+ * id_param > 0, at that position); returns the step's result code and resets st, keeping the
+ * first column of a row in *col0 when col0 is not NULL. */
+static int step(sqlite3_stmt *st, const char *const *text, int n_text, int id_param, int64_t id, int64_t *col0)
 {
-	sqlite3_stmt *st = ix->st[s];
-	const char *p[3] = {a, b, c};
-	for (int i = 0; i < 3 && i < sqlite3_bind_parameter_count(st); i++)
-		sqlite3_bind_text(st, i + 1, p[i], -1, SQLITE_STATIC);
+	for (int i = 0; i < n_text; i++)
+		if (text[i] != ATKV_SKIP)
+			sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+	if (id_param > 0)
+		sqlite3_bind_int64(st, id_param, id);
 	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
+	if (rc == SQLITE_ROW && col0)
+		*col0 = sqlite3_column_int64(st, 0);
+	/* A RETURNING statement finishes its work on reset; its result counts. */
+	int reset = sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : ATKV_E_DB;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? (reset == SQLITE_OK ? rc : reset) : rc;
 }
 
-int atkv_likeindex_begin(struct atkv_likeindex *ix) { return run(ix, S_BEGIN, NULL, NULL, NULL); }
-int atkv_likeindex_commit(struct atkv_likeindex *ix) { return run(ix, S_COMMIT, NULL, NULL, NULL); }
-void atkv_likeindex_rollback(struct atkv_likeindex *ix) { run(ix, S_ROLLBACK, NULL, NULL, NULL); }
-
-/* The subject the like (did, rkey) has now, copied into out; 0 with out empty when none. */
-static int current_subject(struct atkv_likeindex *ix, const char *did, const char *rkey, char **out)
+static int run(struct atkv_likeindex *ix, enum stmt s)
 {
-	sqlite3_stmt *st = ix->st[S_GET];
-	sqlite3_bind_text(st, 1, did, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rkey, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st), result = 0;
-	*out = NULL;
-	if (rc == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		if (!(*out = strdup(s ? s : "")))
-			result = ATKV_E_NOMEM;
-	} else if (rc != SQLITE_DONE) {
-		result = ATKV_E_DB;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return result;
+	return step(ix->st[s], NULL, 0, 0, 0, NULL) == SQLITE_DONE ? 0 : ATKV_E_DB;
 }
 
-static int uncount(struct atkv_likeindex *ix, const char *subject)
+int atkv_likeindex_begin(struct atkv_likeindex *ix) { return run(ix, S_BEGIN); }
+int atkv_likeindex_commit(struct atkv_likeindex *ix) { return run(ix, S_COMMIT); }
+void atkv_likeindex_rollback(struct atkv_likeindex *ix) { run(ix, S_ROLLBACK); }
+
+/* One like fewer for subject id; a subject with none left goes. */
+static int uncount(struct atkv_likeindex *ix, int64_t id)
 {
-	int rc = run(ix, S_DEC, subject, NULL, NULL);
-	return rc ? rc : run(ix, S_DROP_ZERO, subject, NULL, NULL);
+	if (step(ix->st[S_COUNT_DOWN], NULL, 0, 1, id, NULL) != SQLITE_DONE ||
+	    step(ix->st[S_DROP_ZERO], NULL, 0, 1, id, NULL) != SQLITE_DONE)
+		return ATKV_E_DB;
+	return 0;
 }
 
 static const char *string_at(json_t *o, const char *key)
@@ -174,25 +173,23 @@ int atkv_likeindex_put(struct atkv_likeindex *ix, const char *did, const char *r
 		json_decref(v);
 		return ATKV_E_SYNTAX;
 	}
-	char *old = NULL;
-	int rc = current_subject(ix, did, rkey, &old);
-	/* Same subject: only the details change. Another subject: the like moves. */
-	if (!rc && old && strcmp(old, uri))
-		rc = uncount(ix, old);
-	if (!rc) {
-		sqlite3_stmt *st = ix->st[S_UPSERT];
-		sqlite3_bind_text(st, 1, did, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, rkey, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, uri, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, string_at(subject, "cid"), -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, string_at(v, "createdAt"), -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ATKV_E_DB;
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
+	const char *row[5] = {did, rkey, ATKV_SKIP, string_at(subject, "cid"), string_at(v, "createdAt")};
+	int64_t id = 0, old = 0;
+	int rc = ATKV_E_DB;
+	if (step(ix->st[S_COUNT_UP], &uri, 1, 0, 0, &id) != SQLITE_ROW ||
+	    step(ix->st[S_INSERT], row, 5, 3, id, NULL) != SQLITE_DONE)
+		goto out;
+	if (sqlite3_changes(ix->db) == 1) {
+		rc = 0; /* a new like: counted already */
+		goto out;
 	}
-	if (!rc && (!old || strcmp(old, uri)))
-		rc = run(ix, S_INC, uri, NULL, NULL);
-	free(old);
+	/* The like was there. Its old subject loses one: that takes back the count above when the
+	 * subject is the same (it is at least 2 then, so it stays), and moves the like when not. */
+	if (step(ix->st[S_GET], row, 2, 0, 0, &old) != SQLITE_ROW || uncount(ix, old) ||
+	    step(ix->st[S_MOVE], row, 5, 3, id, NULL) != SQLITE_DONE)
+		goto out;
+	rc = 0;
+out:
 	json_decref(v);
 	if (rc)
 		snprintf(why, why_n, "%s", sqlite3_errmsg(ix->db));
@@ -201,12 +198,12 @@ int atkv_likeindex_put(struct atkv_likeindex *ix, const char *did, const char *r
 
 int atkv_likeindex_delete(struct atkv_likeindex *ix, const char *did, const char *rkey)
 {
-	char *old = NULL;
-	int rc = current_subject(ix, did, rkey, &old);
-	if (!rc && old && !(rc = run(ix, S_DELETE, did, rkey, NULL)))
-		rc = uncount(ix, old);
-	free(old);
-	return rc;
+	const char *key[2] = {did, rkey};
+	int64_t old = 0;
+	int rc = step(ix->st[S_DELETE], key, 2, 0, 0, &old);
+	if (rc == SQLITE_ROW)
+		return uncount(ix, old);
+	return rc == SQLITE_DONE ? 0 : ATKV_E_DB;
 }
 
 static int each_row(struct atkv_likeindex *ix, enum stmt s, const char *key, int64_t limit,

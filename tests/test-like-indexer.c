@@ -94,8 +94,8 @@ static int64_t total_likes(bool *consistent)
 		*consistent = sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
 		              sqlite3_prepare_v2(q,
 		                                 "SELECT (SELECT count(*) FROM likes) = (SELECT coalesce(sum(likes), 0) FROM "
-		                                 "like_counts) AND NOT EXISTS (SELECT 1 FROM like_counts c WHERE c.likes != "
-		                                 "(SELECT count(*) FROM likes l WHERE l.subject_uri = c.subject_uri))",
+		                                 "subjects) AND NOT EXISTS (SELECT 1 FROM subjects s WHERE s.likes != "
+		                                 "(SELECT count(*) FROM likes l WHERE l.subject = s.id))",
 		                                 -1, &st, NULL) == SQLITE_OK &&
 		              sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
 		sqlite3_finalize(st);

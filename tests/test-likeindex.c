@@ -110,11 +110,11 @@ int main(void)
 	put(A, "l4", P1, "2026-01-01T00:00:08Z");
 	struct rows r = {"", 0};
 	atkv_likeindex_by_subject(ix, P2, 0, collect, &r);
-	tap_ok(r.n == 3 && !strcmp(r.text, C " l3 " P2 "|" B " l1 " P2 "|" A " l2 " P2), "likers of a subject, newest first: %s",
-	       r.text);
+	tap_ok(r.n == 3 && !strcmp(r.text, C " l3 " P2 "|" A " l2 " P2 "|" B " l1 " P2),
+	       "likers of a subject, newest like (record key) first: %s", r.text);
 	struct rows r2 = {"", 0};
 	atkv_likeindex_by_liker(ix, A, 0, collect, &r2);
-	tap_ok(r2.n == 2 && !strcmp(r2.text, A " l4 " P1 "|" A " l2 " P2), "likes of an account, newest first: %s", r2.text);
+	tap_ok(r2.n == 2 && !strcmp(r2.text, A " l4 " P1 "|" A " l2 " P2), "likes of an account, newest like (record key) first: %s", r2.text);
 	struct rows r3 = {"", 0};
 	atkv_likeindex_by_liker(ix, A, 1, collect, &r3);
 	tap_ok(r3.n == 1 && !strcmp(r3.text, A " l4 " P1), "with a limit of 1");

@@ -426,8 +426,8 @@ async function check(pdsUrl, lastSeq, activity) {
 }
 
 // What atkv-get-likes-by must print for each account: the subjects of its like records on the
-// PDS, newest like first (createdAt, then rkey, compared bytewise as SQLite does), one file
-// per DID in dir. Returns how many accounts there are.
+// PDS, newest like first (by record key, a TID, compared bytewise as SQLite does), one file per
+// DID in dir. Returns how many accounts there are.
 async function writeExpectedLikes(pdsUrl, dir) {
   const repos = await paginate(async (c) => {
     const r = await xrpc(pdsUrl, 'com.atproto.sync.listRepos', { limit: 100, cursor: c })
@@ -444,11 +444,7 @@ async function writeExpectedLikes(pdsUrl, dir) {
       })
       return { items: r.records, cursor: r.cursor }
     })
-    records.sort(
-      (a, b) =>
-        cmp(b.value.createdAt || '', a.value.createdAt || '') ||
-        cmp(parseAtUri(b.uri).rkey, parseAtUri(a.uri).rkey),
-    )
+    records.sort((a, b) => cmp(parseAtUri(b.uri).rkey, parseAtUri(a.uri).rkey))
     const text = records.map((r) => r.value.subject.uri + '\n').join('')
     require('node:fs').writeFileSync(`${dir}/${repo.did}.txt`, text)
   }

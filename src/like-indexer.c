@@ -34,7 +34,7 @@ static const struct atkv_option options[] = {
 	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false},
 	{"db", ATKV_OPT_PATH, "/var/lib/atkv/like-index.sqlite", "FILE", "the SQLite like index", 0, 0, NULL, false},
 	{"consumer", ATKV_OPT_STRING, "like-indexer", "NAME", "durable consumer name on KV_record", 0, 0, NULL, false},
-	{"batch", ATKV_OPT_INT, "500", "N", "changes applied per transaction, at most", 1, 100000, NULL, false},
+	{"batch", ATKV_OPT_INT, "5000", "N", "changes applied per transaction, at most", 1, 100000, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -157,12 +157,17 @@ static int run_batch(struct indexer *x)
 	}
 	if (!n)
 		return 0;
+	int64_t t0 = now_ms();
 	if (atkv_likeindex_begin(x->ix))
 		rc = ATKV_E_DB;
 	for (int i = 0; i < n && !rc; i++)
 		rc = apply(x, x->batch[i]);
+	int64_t t1 = now_ms();
 	if (!rc)
 		rc = atkv_likeindex_commit(x->ix);
+	if (atkv_log_enabled(ATKV_LOG_DEBUG))
+		atkv_log(ATKV_LOG_DEBUG, "batch of %d: applied in %lld ms, committed in %lld ms", n, (long long)(t1 - t0),
+		         (long long)(now_ms() - t1));
 	if (rc) {
 		atkv_log(ATKV_LOG_ERROR, "the like index failed: %s", atkv_likeindex_error(x->ix));
 		atkv_likeindex_rollback(x->ix);

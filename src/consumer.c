@@ -34,6 +34,8 @@ struct source {
 	char *inbox;             /* where its messages and status replies arrive */
 	int outstanding;         /* pull: changes the requests in flight may still bring */
 	int64_t requested_ms;    /* the last request, or the last change or status since */
+	int64_t retry_at_ms;     /* after a refusal: not before then */
+	int64_t backoff_ms;
 };
 
 /* Messages from nats.c's delivery threads to the caller's, oldest first. */
@@ -58,6 +60,7 @@ struct atkv_consumer {
 	char did[ATKV_DID_MAX + 1]; /* filtered here when the server cannot (no collections) */
 	bool did_here;
 	bool ack_none, push;
+	char gone[256];          /* set when a NATS consumer no longer exists: next() fails */
 	int batch;
 	struct source *src;
 	size_t n_src;
@@ -287,12 +290,17 @@ static int ensure_source(struct atkv_consumer *c, const struct atkv_consumer_opt
 	else if (!have->DeliverSubject != !o->push)
 		snprintf(why, why_n, "consumer %s exists as a %s consumer: delete it or choose another name", s->durable,
 		         have->DeliverSubject ? "push" : "pull"), rc = ATKV_E_ARG;
-	jsConsumerInfo_Destroy(ci);
-	if (rc || !o->push)
+	if (rc || !o->push) {
+		jsConsumerInfo_Destroy(ci);
 		return rc;
-	/* A push consumer delivers to the inbox of whoever opened it last. */
-	ci = NULL;
-	st = js_UpdateConsumer(&ci, c->js, c->stream, &cc, NULL, &jerr);
+	}
+	/* A push consumer delivers to the inbox of whoever opened it last; the rest of its
+	 * configuration (where it started, its limits) stays as the server has it. */
+	jsConsumerConfig keep = *have;
+	keep.DeliverSubject = s->inbox;
+	jsConsumerInfo *updated = NULL;
+	st = js_UpdateConsumer(&updated, c->js, c->stream, &keep, NULL, &jerr);
+	jsConsumerInfo_Destroy(updated);
 	jsConsumerInfo_Destroy(ci);
 	return st == NATS_OK ? 0 : nats_failed(why, why_n, "cannot update consumer", s->durable, st, jerr);
 }
@@ -547,19 +555,37 @@ static struct atkv_change *make_change(struct atkv_consumer *c, natsMsg *m, stru
 	return pub;
 }
 
-/* A status message (no data, a Status header) ends or refuses a pull request. */
+/* A status message from the server (to one of our inboxes, no $JS.ACK reply, a Status header)
+ * ends or refuses a pull request. */
 static bool handle_status(struct atkv_consumer *c, natsMsg *m)
 {
-	const char *status = header(m, "Status");
-	if (!status)
-		return false;
+	const char *status = header(m, "Status"), *reply = natsMsg_GetReply(m);
 	struct source *s = source_by_inbox(c, natsMsg_GetSubject(m));
-	/* 404 no messages, 408 request expired, 409 refused (e.g. too many waiting): ask again. */
-	if (s && status[0] == '4')
-		s->outstanding = 0;
+	if (!status || (reply && !strncmp(reply, "$JS.ACK.", 8)))
+		return false;
 	/* 100 is a heartbeat, or flow control that wants an answer. */
-	if (!strcmp(status, "100") && natsMsg_GetReply(m))
-		natsConnection_Publish(c->nc, natsMsg_GetReply(m), NULL, 0);
+	if (!strcmp(status, "100")) {
+		if (reply)
+			natsConnection_Publish(c->nc, reply, NULL, 0);
+		return true;
+	}
+	if (!s)
+		return true;
+	s->outstanding = 0;
+	/* 404 (nothing now) and 408 (the request expired) only end a request: ask again. */
+	if (!strcmp(status, "404") || !strcmp(status, "408")) {
+		s->backoff_ms = 0;
+		return true;
+	}
+	const char *what = header(m, "Description");
+	/* 503: nobody answers the pull API for this consumer; 409 Consumer Deleted: gone. */
+	if (!strcmp(status, "503") || (what && strstr(what, "Consumer Deleted")))
+		snprintf(c->gone, sizeof(c->gone), "consumer %s is gone (%s %s): open it again", s->durable, status,
+		         what ? what : "no responders");
+	/* Any other refusal (a batch over the consumer's limit, too many waiting) is asked again
+	 * after a pause that doubles, not in a loop. */
+	s->backoff_ms = s->backoff_ms ? (s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2) : 1000;
+	s->retry_at_ms = now_ms() + s->backoff_ms;
 	return true;
 }
 
@@ -568,7 +594,9 @@ static void refill(struct atkv_consumer *c)
 	if (c->push)
 		return;
 	int64_t now = now_ms();
-	for (size_t i = 0; i < c->n_src; i++)
+	for (size_t i = 0; i < c->n_src; i++) {
+		if (now < c->src[i].retry_at_ms)
+			continue;
 		/* The next batch is asked for while half of this one is still on its way, so a
 		 * backlog flows without a round trip's pause between batches. */
 		if (c->src[i].outstanding <= c->batch / 2 || now - c->src[i].requested_ms > PULL_LOST_MS) {
@@ -576,6 +604,7 @@ static void refill(struct atkv_consumer *c)
 				c->src[i].outstanding = 0;
 			request_batch(c, &c->src[i]);
 		}
+	}
 }
 
 /* Takes the oldest queued message, waiting until deadline (CLOCK_MONOTONIC ms). */
@@ -600,7 +629,7 @@ int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_
 {
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		if (natsConnection_IsClosed(c->nc))
+		if (natsConnection_IsClosed(c->nc) || c->gone[0])
 			return ATKV_E_NATS;
 		refill(c);
 		natsMsg *m = dequeue(&c->q, deadline);

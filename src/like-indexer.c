@@ -10,12 +10,16 @@
 
 #include <atkv/atkv.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROGRAM "atkv-like-indexer"
 #define LIKE "app.bsky.feed.like"
@@ -132,23 +136,24 @@ static int apply(struct indexer *x, const struct atkv_change *ch)
 		at.kind = "bad_value";
 		atkv_log_event(ATKV_LOG_WARNING, &at, "like skipped: %s (%s)", why, ch->uri);
 		x->bad_values++;
-		return 0;
+		/* The record no longer likes what an earlier value did. */
+		return atkv_likeindex_delete(x->ix, ch->did, ch->rkey);
 	}
 	x->puts += rc == 0;
 	return rc;
 }
 
 /* Takes up to batch_max changes (waiting WAIT_MS for the first), applies them in one
- * transaction, commits, then acknowledges. Returns 0, or -1 when the index failed (the batch
- * is not acknowledged: it comes again). */
+ * transaction, commits, then acknowledges. Returns 0; -1 when the index failed (the batch is
+ * not acknowledged: it comes again); -2 when the consumer failed (see atkv_consumer_next). */
 static int run_batch(struct indexer *x)
 {
-	int n = 0, rc = 0;
+	int n = 0, rc = 0, got = 0;
 	struct atkv_change *ch;
 	/* After the first change, a few milliseconds more gather what a backlog is still
 	 * delivering: a transaction (and its fsync) per handful of likes would cap the rate. */
 	int64_t until = 0;
-	while (n < x->batch_max && atkv_consumer_next(x->c, n ? GATHER_STEP_MS : WAIT_MS, &ch) > 0) {
+	while (n < x->batch_max && (got = atkv_consumer_next(x->c, n ? GATHER_STEP_MS : WAIT_MS, &ch)) > 0) {
 		x->batch[n++] = ch;
 		if (n == 1)
 			until = now_ms() + GATHER_MS;
@@ -156,7 +161,7 @@ static int run_batch(struct indexer *x)
 			break;
 	}
 	if (!n)
-		return 0;
+		return got < 0 ? -2 : 0;
 	int64_t t0 = now_ms();
 	if (atkv_likeindex_begin(x->ix))
 		rc = ATKV_E_DB;
@@ -190,12 +195,12 @@ static void report(struct indexer *x, int64_t now)
 	if (now - x->last_status_ms >= 1000) {
 		uint64_t done = x->puts + x->deletes;
 		double secs = (double)(now - x->last_status_ms) / 1000.0;
-		int64_t likes = 0, subjects = 0;
-		atkv_likeindex_totals(x->ix, &likes, &subjects);
-		atkv_systemd_status("%s; %.0f likes/s; %llu pending; %lld likes of %lld subjects indexed",
+		/* Counters of this run, not counts of the index: those would walk every page. */
+		atkv_systemd_status("%s; %.0f likes/s; %llu pending; %llu puts, %llu deletes, %llu bad since start",
 		                    x->c ? "indexing" : "waiting for the record bucket",
 		                    x->last_status_ms ? (double)(done - x->last_reported) / secs : 0.0,
-		                    (unsigned long long)x->pending, (long long)likes, (long long)subjects);
+		                    (unsigned long long)x->pending, (unsigned long long)x->puts,
+		                    (unsigned long long)x->deletes, (unsigned long long)(x->bad_values + x->bad_keys));
 		x->last_reported = done;
 		x->last_status_ms = now;
 	}
@@ -205,6 +210,26 @@ static void report(struct indexer *x, int64_t now)
 		atkv_systemd_watchdog();
 		x->last_watchdog_ms = now;
 	}
+}
+
+/* One indexer per index: two would share the consumer's messages, and could apply the changes
+ * of one record in the wrong order. The lock is <db>.lock, held while running. */
+static int lock_index(const char *db, int *fd)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s.lock", db);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (*fd < 0) {
+		atkv_log(ATKV_LOG_ERROR, "cannot create %s: %s (set --db to a writable path)", path, strerror(errno));
+		return -1;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB)) {
+		atkv_log(ATKV_LOG_ERROR, "%s is in use: another atkv-like-indexer runs on %s", path, db);
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
 }
 
 static int run(struct indexer *x)
@@ -218,8 +243,22 @@ static int run(struct indexer *x)
 			if (rc)
 				x->next_open_ms = now + RETRY_OPEN_MS;
 		}
-		if (x->c && run_batch(x))
+		int rc = x->c ? run_batch(x) : 0;
+		if (rc == -1)
 			return 1;
+		if (rc == -2) {
+			/* Closed for good: systemd restarts us. A consumer that went away (deleted, its
+			 * bucket re-created) is opened again. */
+			if (natsConnection_IsClosed(x->nc)) {
+				atkv_log(ATKV_LOG_ERROR, "the NATS connection is closed");
+				return 1;
+			}
+			atkv_log(ATKV_LOG_WARNING, "the consumer failed; opening it again");
+			atkv_consumer_close(x->c);
+			x->c = NULL;
+			x->waiting_logged = false;
+			x->next_open_ms = now_ms() + RETRY_OPEN_MS;
+		}
 		if (!x->c) {
 			struct timespec ts = {0, 200 * 1000000};
 			nanosleep(&ts, NULL);
@@ -257,7 +296,7 @@ int main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_TOP_PAD, 16 << 20);
 	x.batch_max = (int)atkv_config_int(x.cfg, "batch");
-	int code = 1;
+	int code = 1, lock_fd = -1;
 	struct atkv_nats_options no = {
 		.urls = atkv_config_str(x.cfg, "nats"), .name = PROGRAM, .creds = atkv_config_str(x.cfg, "creds"),
 		.tls_ca = atkv_config_str(x.cfg, "tls-ca"), .tls_cert = atkv_config_str(x.cfg, "tls-cert"),
@@ -265,6 +304,8 @@ int main(int argc, char **argv)
 	};
 	if (!(x.batch = calloc((size_t)x.batch_max, sizeof(*x.batch)))) {
 		atkv_log(ATKV_LOG_ERROR, "out of memory");
+	} else if (lock_index(atkv_config_str(x.cfg, "db"), &lock_fd)) {
+		code = 2;
 	} else if (atkv_likeindex_open(atkv_config_str(x.cfg, "db"), false, &x.ix, why, sizeof(why))) {
 		atkv_log(ATKV_LOG_ERROR, "%s (set --db to a writable path)", why);
 	} else if (atkv_nats_connect(&no, 10000, &x.nc, why, sizeof(why))) {
@@ -284,5 +325,7 @@ int main(int argc, char **argv)
 	nats_Close();
 	free(x.batch);
 	atkv_config_free(x.cfg);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return code;
 }

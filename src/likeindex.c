@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* In step(): leave this parameter as it is (bound separately). */
 #define ATKV_SKIP ((const char *)1)
@@ -28,7 +28,7 @@ static const char schema[] =
 	" created_at TEXT,"
 	" PRIMARY KEY (did, rkey)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS likes_by_subject ON likes (subject, rkey);"
-	"PRAGMA user_version = 1;";
+	"PRAGMA user_version = 2;";
 
 enum stmt {
 	S_COUNT_UP, S_INSERT, S_GET, S_COUNT_DOWN, S_DROP_ZERO, S_MOVE, S_DELETE, S_BY_LIKER, S_BY_SUBJECT, S_COUNT,
@@ -93,18 +93,35 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 		return failed(ix, path, "cannot open", why, why_n);
 	/* The indexer's commits make the reader wait a moment, not fail. */
 	sqlite3_busy_timeout(ix->db, 5000);
-	if (!readonly) {
-		/* WAL: readers never block the indexer. FULL: a commit is on disk before its acks go,
-		 * so not even a power cut loses an acknowledged like. */
-		if (sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;", NULL, NULL, NULL) ||
-		    sqlite3_exec(ix->db, schema, NULL, NULL, NULL))
-			return failed(ix, path, "cannot set up the schema", why, why_n);
-	}
 	sqlite3_stmt *v = NULL;
 	int version = -1;
 	if (sqlite3_prepare_v2(ix->db, "PRAGMA user_version", -1, &v, NULL) == SQLITE_OK && sqlite3_step(v) == SQLITE_ROW)
 		version = sqlite3_column_int(v, 0);
 	sqlite3_finalize(v);
+	v = NULL;
+	if (version < 0)
+		return failed(ix, path, "cannot read", why, why_n);
+	/* Version 0 is a new file, or a database of something else: that one is left alone. */
+	int tables = 0;
+	if (version == 0 && sqlite3_prepare_v2(ix->db, "SELECT count(*) FROM sqlite_master", -1, &v, NULL) == SQLITE_OK &&
+	    sqlite3_step(v) == SQLITE_ROW)
+		tables = sqlite3_column_int(v, 0);
+	sqlite3_finalize(v);
+	if (tables)
+		version = -1;
+	if (!readonly) {
+		/* WAL: readers never block the indexer; its files stay when the indexer stops, so a
+		 * reader that may not create them can still open the index. FULL: a commit is on disk
+		 * before its acks go, so not even a power cut loses an acknowledged like. */
+		int persist = 1;
+		sqlite3_file_control(ix->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+		if (sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;",
+		                 NULL, NULL, NULL) ||
+		    (version == 0 && sqlite3_exec(ix->db, schema, NULL, NULL, NULL)))
+			return failed(ix, path, "cannot set up the schema", why, why_n);
+		if (version == 0)
+			version = SCHEMA_VERSION;
+	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(why, why_n, "%s is not a like index of this version (schema %d, expected %d): has atkv-like-indexer run?",
 		         path, version, SCHEMA_VERSION);

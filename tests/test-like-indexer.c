@@ -331,6 +331,34 @@ int main(void)
 
 	test_queries();
 
+	/* A like whose record turns into a bad value likes nothing any more. */
+	like(B, "b9", P3, 6);
+	for (int t = 0; t < 10000 && subject_count(P3) != 2; t += 100)
+		sleep_ms(100);
+	raw_put("at://" B "/" LIKE "/b9", "{\"$type\":\"" LIKE "\"}");
+	for (int t = 0; t < 10000 && subject_count(P3) != 1; t += 100)
+		sleep_ms(100);
+	tap_ok(subject_count(P3) == 1, "a like replaced by a bad value is removed from the index");
+
+	/* A second indexer on the same index refuses to start. */
+	char *second[] = {INDEXER, "--nats", server.url, "--db", db, "--config", "/dev/null", NULL};
+	pid_t x2 = spawn(second, NULL, logpath);
+	int st2 = -1;
+	for (int t = 0; t < 5000 && spawn_running(x2, &st2); t += 20)
+		sleep_ms(20);
+	tap_ok(WIFEXITED(st2) && WEXITSTATUS(st2) == 2 && count_in_log("is in use: another atkv-like-indexer runs on"),
+	       "a second indexer on the same index exits 2 and says why");
+
+	/* The consumer deleted under it (say, by atkv reset): it opens a new one and goes on. */
+	js_DeleteConsumer(js, "KV_record", "like-indexer", NULL, NULL);
+	for (int t = 0; t < 15000 && !count_in_log("opening it again"); t += 100)
+		sleep_ms(100);
+	like(C, "c2", P3, 7);
+	for (int t = 0; t < 20000 && subject_count(P3) != 2; t += 100)
+		sleep_ms(100);
+	tap_ok(count_in_log("opening it again") >= 1 && subject_count(P3) == 2 && total_likes(&consistent) == 5 && consistent,
+	       "a deleted consumer is created again, and the index stays exact");
+
 	/* 3. SIGTERM: exit 0, STOPPING=1. */
 	int st = spawn_stop(x, SIGTERM, 10000);
 	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
@@ -348,11 +376,11 @@ int main(void)
 		sleep_ms(20);
 	int64_t at_kill = total_likes(NULL);
 	spawn_stop(x, SIGKILL, 5000);
-	tap_ok(at_kill >= 600 && at_kill < 3004, "killed with -9 after %lld of 3004 likes", (long long)at_kill);
+	tap_ok(at_kill >= 600 && at_kill < 3005, "killed with -9 after %lld of 3005 likes", (long long)at_kill);
 	x = start_indexer(NULL, NULL);
-	tap_ok(wait_likes(3004, 60000), "after the restart all 3004 likes are indexed");
-	tap_ok(total_likes(&consistent) == 3004 && consistent && subject_count(P1) == 2 + 1000 &&
-	           subject_count(P2) == 1 + 1000 && subject_count(P3) == 1 + 1000,
+	tap_ok(wait_likes(3005, 60000), "after the restart all 3005 likes are indexed");
+	tap_ok(total_likes(&consistent) == 3005 && consistent && subject_count(P1) == 2 + 1000 &&
+	           subject_count(P2) == 1 + 1000 && subject_count(P3) == 2 + 1000,
 	       "and every count is exact: nothing lost, nothing counted twice");
 	spawn_stop(x, SIGTERM, 10000);
 

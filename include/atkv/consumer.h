@@ -91,7 +91,11 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
                        char *why, size_t why_n);
 
 /* The next change, waiting up to timeout_ms (0: only what has arrived). Returns 1 with *out set,
- * 0 when none came in time, or ATKV_E_NATS when the connection is closed. */
+ * 0 when none came in time, or ATKV_E_NATS when the connection is closed or a NATS consumer of
+ * the handle is gone (deleted, or its bucket re-created): close the handle and open it again.
+ * Changes come in stream order; with a bucket of history 1 (atkv's `record`) an older value of
+ * a key is never delivered after a newer one. With more history, a redelivered older value can
+ * follow a newer one: keep stream_seq per key and ignore what is older. */
 int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_change **out);
 
 /* Acknowledge (done), negatively acknowledge (deliver again, after delay_ms), or terminate

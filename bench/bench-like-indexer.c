@@ -256,7 +256,9 @@ out:
 	nats_server_destroy(&server);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	if (system(cmd) != 0)
+	if (getenv("ATKV_BENCH_KEEP"))
+		fprintf(stderr, "bench-like-indexer: kept %s\n", tmp);
+	else if (system(cmd) != 0)
 		fprintf(stderr, "bench-like-indexer: could not remove %s\n", tmp);
 	return rc;
 }

@@ -59,6 +59,7 @@ static const char *const sql[N_STMT] = {
 
 struct atkv_likeindex {
 	sqlite3 *db;
+	bool writer;
 	sqlite3_stmt *st[N_STMT];
 };
 
@@ -70,6 +71,10 @@ void atkv_likeindex_close(struct atkv_likeindex *ix)
 		return;
 	for (int i = 0; i < N_STMT; i++)
 		sqlite3_finalize(ix->st[i]);
+	/* The WAL file stays (for readers that may not create it) but empty: a reader would
+	 * otherwise rebuild its index from every frame, on every open. */
+	if (ix->writer)
+		sqlite3_exec(ix->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(ix->db);
 	free(ix);
 }
@@ -115,12 +120,16 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 		 * before its acks go, so not even a power cut loses an acknowledged like. */
 		int persist = 1;
 		sqlite3_file_control(ix->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-		if (sqlite3_exec(ix->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;",
+		/* journal_size_limit: a checkpoint gives back what a large batch grew the WAL to. */
+		if (sqlite3_exec(ix->db,
+		                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;"
+		                 " PRAGMA journal_size_limit = 8388608;",
 		                 NULL, NULL, NULL) ||
 		    (version == 0 && sqlite3_exec(ix->db, schema, NULL, NULL, NULL)))
 			return failed(ix, path, "cannot set up the schema", why, why_n);
 		if (version == 0)
 			version = SCHEMA_VERSION;
+		ix->writer = true;
 	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(why, why_n, "%s is not a like index of this version (schema %d, expected %d): has atkv-like-indexer run?",

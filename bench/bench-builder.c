@@ -75,20 +75,6 @@ static double cpu_seconds(pid_t pid)
 	return -1;
 }
 
-static long peak_rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atol(line + 6);
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 int main(int argc, char **argv)
 {
 	long loops = 300;
@@ -172,7 +158,7 @@ int main(int argc, char **argv)
 	double cpu0 = cpu_seconds(b), rcpu0 = cpu_seconds(r);
 	srv0 = cpu_seconds(server.pid);
 	double took = time_writes(js, total, b, 300);
-	long rss = peak_rss_kb(b);
+	long rss = spawn_peak_rss_kb(b);
 	double cpu = cpu_seconds(b) - cpu0, rcpu = cpu_seconds(r) - rcpu0, srv_cpu = cpu_seconds(server.pid) - srv0;
 	spawn_stop(b, SIGTERM, 20000);
 	spawn_stop(r, SIGTERM, 5000);

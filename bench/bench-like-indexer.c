@@ -108,20 +108,6 @@ static bool consumer_done(jsCtx *js, const char *name, long n)
 	return done;
 }
 
-static long peak_rss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmHWM:", 6))
-			kb = atol(line + 6);
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 /* Runs the query tool once with output to /dev/null; returns its wall time in ms, or -1. */
 static double run_query(const char *tool, const char *db, const char *a1, const char *a2)
 {
@@ -205,13 +191,7 @@ int main(int argc, char **argv)
 	jsCtx *js = NULL;
 	natsConnection_ConnectTo(&nc, server.url);
 	natsConnection_JetStream(&js, nc, NULL);
-	kvConfig kc;
-	kvStore *kv = NULL;
-	kvConfig_Init(&kc);
-	kc.Bucket = "record";
-	kc.History = 1;
-	js_CreateKeyValue(&kv, js, &kc);
-	kvStore_Destroy(kv);
+	kv_bucket_create(js, "record");
 
 	int rc = 1;
 	double t0 = now_s();
@@ -231,12 +211,12 @@ int main(int argc, char **argv)
 	pid_t x = spawn(argv_ix, NULL, log);
 	long rss = -1;
 	while (spawn_running(x, NULL) && !consumer_done(js, "like-indexer", n) && now_s() - t0 < 600) {
-		long r = peak_rss_kb(x);
+		long r = spawn_peak_rss_kb(x);
 		rss = r > rss ? r : rss;
 		sleep_ms(20);
 	}
 	double took = now_s() - t0;
-	long r = peak_rss_kb(x);
+	long r = spawn_peak_rss_kb(x);
 	rss = r > rss ? r : rss;
 	spawn_stop(x, SIGTERM, 20000);
 	if (!consumer_done(js, "like-indexer", n)) {

@@ -152,3 +152,15 @@ natsMsg *kv_last_msg(jsCtx *js, const char *bucket, const char *key)
 		return NULL;
 	return m;
 }
+
+int kv_bucket_create(jsCtx *js, const char *bucket)
+{
+	kvConfig kc;
+	kvStore *kv = NULL;
+	kvConfig_Init(&kc);
+	kc.Bucket = bucket;
+	kc.History = 1;
+	natsStatus st = js_CreateKeyValue(&kv, js, &kc);
+	kvStore_Destroy(kv);
+	return st == NATS_OK ? 0 : -1;
+}

@@ -26,6 +26,9 @@ void nats_server_signal(struct nats_server *s, int sig);
 /* Stops the server if running and removes its directory. */
 void nats_server_destroy(struct nats_server *s);
 
+/* Creates KV bucket `bucket` with history 1, as atkv-builder does. Returns 0 or -1. */
+int kv_bucket_create(jsCtx *js, const char *bucket);
+
 /* The message stored last at $KV.<bucket>.<key> (a value or a delete marker), or NULL.
  * Free with natsMsg_Destroy. */
 natsMsg *kv_last_msg(jsCtx *js, const char *bucket, const char *key);

@@ -63,3 +63,17 @@ int spawn_stop(pid_t pid, int sig, int timeout_ms)
 	waitpid(pid, &st, 0);
 	return -1;
 }
+
+long spawn_peak_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}

@@ -18,5 +18,7 @@ int spawn_stop(pid_t pid, int sig, int timeout_ms);
 bool spawn_running(pid_t pid, int *status);
 
 void sleep_ms(int ms);
+/* The child's peak resident memory so far (VmHWM), in KiB, or -1. */
+long spawn_peak_rss_kb(pid_t pid);
 
 #endif

@@ -7,6 +7,7 @@
 #define _DEFAULT_SOURCE
 #include "cbuild.h"
 #include "natsserver.h"
+#include "notify.h"
 #include <atkv/recordkey.h>
 #include "spawn.h"
 #include "tap.h"
@@ -268,7 +269,6 @@ static void stop_replay(void)
 	replay_pid = 0;
 }
 
-static int notify_fd = -1;
 static char notify_path[128];
 
 /* The builder on relay (NULL: the replay server over ws://), with up to two more arguments. */
@@ -305,38 +305,6 @@ static bool make_certs(void)
 	         "-extfile ext) >/dev/null 2>&1",
 	         tmp);
 	return system(cmd) == 0;
-}
-
-/* The notify socket is read all the time, as systemd does: its queue is short
- * (net.unix.max_dgram_qlen, often 10) and a full one blocks the sender. */
-static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
-static char notify_text[1 << 16];
-
-static void *notify_reader(void *arg)
-{
-	char d[1024];
-	ssize_t got;
-	(void)arg;
-	while ((got = recv(notify_fd, d, sizeof(d) - 1, 0)) > 0) {
-		d[got] = '\0';
-		pthread_mutex_lock(&notify_mu);
-		size_t len = strlen(notify_text);
-		/* Keep the newest messages when the buffer fills. */
-		if (len + (size_t)got + 2 > sizeof(notify_text))
-			len = 0;
-		snprintf(notify_text + len, sizeof(notify_text) - len, "%s\n", d);
-		pthread_mutex_unlock(&notify_mu);
-	}
-	return NULL;
-}
-
-/* Moves what the builder told systemd since the last call into buf. */
-static void read_notify(char *buf, size_t n)
-{
-	pthread_mutex_lock(&notify_mu);
-	snprintf(buf, n, "%s", notify_text);
-	notify_text[0] = '\0';
-	pthread_mutex_unlock(&notify_mu);
 }
 
 /* A free loopback port (bound and released: the builder binds it right after). */
@@ -423,17 +391,10 @@ int main(void)
 	natsConnection_ConnectTo(&nc, server.url);
 	natsConnection_JetStream(&js, nc, NULL);
 
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(notify_path, sizeof(notify_path), "%s/notify", tmp);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify_path);
-	notify_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-	if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (notify_start(tmp, notify_path, sizeof(notify_path))) {
 		printf("Bail out! cannot bind the notify socket\n");
 		return 1;
 	}
-	pthread_t reader;
-	pthread_create(&reader, NULL, notify_reader, NULL);
-	pthread_detach(reader);
 	tap_note("expecting %zu record keys, %zu accounts, last seq %lld", json_object_size(e.records),
 	         json_object_size(e.accounts), (long long)e.last_seq);
 
@@ -458,13 +419,13 @@ int main(void)
 	tap_eq(compare_accounts(&e), 0, "bucket account holds the merged identity and account events");
 	sleep_ms(2500);
 	static char said[1 << 16];
-	read_notify(said, sizeof(said));
+	notify_take(said, sizeof(said));
 	tap_ok(strstr(said, "READY=1") != NULL, "READY=1 sent");
 	tap_ok(strstr(said, "STATUS=streaming") != NULL && strstr(said, "events/s"), "STATUS= lines with figures");
 	tap_ok(strstr(said, "WATCHDOG=1") != NULL, "watchdog pinged while healthy");
 	int st = spawn_stop(b, SIGTERM, 10000);
 	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: clean exit 0");
-	read_notify(said, sizeof(said));
+	notify_take(said, sizeof(said));
 	tap_ok(strstr(said, "STOPPING=1") != NULL, "STOPPING=1 sent");
 	tap_eq(stored_cursor(), e.last_seq, "the cursor is saved at shutdown");
 
@@ -687,8 +648,7 @@ int main(void)
 	natsConnection_Destroy(nc);
 	nats_server_destroy(&server);
 	nats_Close();
-	shutdown(notify_fd, SHUT_RDWR);
-	close(notify_fd);
+	notify_stop();
 	char cmd[160];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (getenv("ATKV_TEST_KEEP"))

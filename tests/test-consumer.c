@@ -388,13 +388,7 @@ int main(void)
 	}
 	natsConnection_ConnectTo(&nc, server.url);
 	natsConnection_JetStream(&js, nc, NULL);
-	kvConfig kc;
-	kvStore *kv = NULL;
-	kvConfig_Init(&kc);
-	kc.Bucket = "record";
-	kc.History = 1;
-	tap_ok(js_CreateKeyValue(&kv, js, &kc) == NATS_OK, "bucket record created");
-	kvStore_Destroy(kv);
+	tap_ok(kv_bucket_create(js, "record") == 0, "bucket record created");
 
 	char why[256];
 	tap_ok(atkv_record_put(js, "at://alice.example/" LIKE "/3l1", "{}", 2, NULL, why, sizeof(why)) == ATKV_E_SYNTAX,

@@ -6,6 +6,7 @@
 #define _DEFAULT_SOURCE
 #include "likeindex.h"
 #include "natsserver.h"
+#include "notify.h"
 #include "spawn.h"
 #include "tap.h"
 
@@ -116,35 +117,7 @@ static bool wait_likes(int64_t want, int timeout_ms)
 
 /* ---- processes ---- */
 
-static int notify_fd = -1;
 static char notify_path[128];
-static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
-static char notify_text[1 << 16];
-
-static void *notify_reader(void *arg)
-{
-	char d[1024];
-	ssize_t got;
-	(void)arg;
-	while ((got = recv(notify_fd, d, sizeof(d) - 1, 0)) > 0) {
-		d[got] = '\0';
-		pthread_mutex_lock(&notify_mu);
-		size_t len = strlen(notify_text);
-		if (len + (size_t)got + 2 > sizeof(notify_text))
-			len = 0;
-		snprintf(notify_text + len, sizeof(notify_text) - len, "%s\n", d);
-		pthread_mutex_unlock(&notify_mu);
-	}
-	return NULL;
-}
-
-static bool notified(const char *what)
-{
-	pthread_mutex_lock(&notify_mu);
-	bool yes = strstr(notify_text, what) != NULL;
-	pthread_mutex_unlock(&notify_mu);
-	return yes;
-}
 
 static pid_t start_indexer(const char *extra1, const char *extra2)
 {
@@ -260,17 +233,10 @@ int main(void)
 		fclose(lf);
 	natsConnection_ConnectTo(&nc, server.url);
 	natsConnection_JetStream(&js, nc, NULL);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(notify_path, sizeof(notify_path), "%s/notify", tmp);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", notify_path);
-	notify_fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-	if (notify_fd < 0 || bind(notify_fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	if (notify_start(tmp, notify_path, sizeof(notify_path))) {
 		printf("Bail out! cannot bind the notify socket\n");
 		return 1;
 	}
-	pthread_t reader;
-	pthread_create(&reader, NULL, notify_reader, NULL);
-	pthread_detach(reader);
 
 	/* Started before the bucket exists: it waits for it. */
 	pid_t x = start_indexer(NULL, NULL);
@@ -279,13 +245,7 @@ int main(void)
 	tap_ok(spawn_running(x, NULL) && count_in_log("bucket record does not exist"),
 	       "without the bucket it waits and says why");
 
-	kvConfig kc;
-	kvStore *kv = NULL;
-	kvConfig_Init(&kc);
-	kc.Bucket = "record";
-	kc.History = 1;
-	js_CreateKeyValue(&kv, js, &kc);
-	kvStore_Destroy(kv);
+	kv_bucket_create(js, "record");
 	like(A, "a1", P1, 1);
 	like(A, "a2", P2, 2);
 	like(B, "b1", P1, 3);
@@ -298,7 +258,7 @@ int main(void)
 
 	/* 1. The store from the beginning. */
 	tap_ok(wait_likes(4, 15000), "the likes already in the store are indexed");
-	tap_ok(notified("READY=1"), "READY=1 sent");
+	tap_ok(notify_said("READY=1"), "READY=1 sent");
 	tap_ok(subject_count(P1) == 2 && subject_count(P2) == 2, "like counts 2 and 2");
 	for (int t = 0; t < 5000 && count_in_log("kind=bad_value") + count_in_log("like skipped") < 2; t += 100)
 		sleep_ms(100);
@@ -324,10 +284,10 @@ int main(void)
 	tap_ok(subject_count(P1) == 2 && subject_count(P2) == 1 && subject_count(P3) == 1 && total_likes(&consistent) == 4 &&
 	           consistent,
 	       "live: a like added, one removed, one moved; counts exact");
-	for (int t = 0; t < 3000 && !notified("likes/s"); t += 100)
+	for (int t = 0; t < 3000 && !notify_said("likes/s"); t += 100)
 		sleep_ms(100);
-	tap_ok(notified("STATUS=indexing;") && notified("likes/s") && notified("pending"), "STATUS= with likes/s and pending");
-	tap_ok(notified("WATCHDOG=1"), "watchdog pinged");
+	tap_ok(notify_said("STATUS=indexing;") && notify_said("likes/s") && notify_said("pending"), "STATUS= with likes/s and pending");
+	tap_ok(notify_said("WATCHDOG=1"), "watchdog pinged");
 
 	test_queries();
 
@@ -362,7 +322,7 @@ int main(void)
 	/* 3. SIGTERM: exit 0, STOPPING=1. */
 	int st = spawn_stop(x, SIGTERM, 10000);
 	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: exit 0");
-	tap_ok(notified("STOPPING=1"), "STOPPING=1 sent");
+	tap_ok(notify_said("STOPPING=1"), "STOPPING=1 sent");
 
 	/* 4. A backlog of 3000 likes, the indexer killed with -9 in the middle, then restarted. */
 	for (int i = 0; i < 3000; i++) {
@@ -396,8 +356,7 @@ int main(void)
 	natsConnection_Destroy(nc);
 	nats_server_destroy(&server);
 	nats_Close();
-	shutdown(notify_fd, SHUT_RDWR);
-	close(notify_fd);
+	notify_stop();
 	char cmd[160];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (getenv("ATKV_TEST_KEEP"))

@@ -414,8 +414,12 @@ void atkv_config_help(FILE *f, const char *usage, const char *summary,
 		snprintf(flag, sizeof(flag), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
 		         opts[i].arg ? opts[i].arg : "");
 		fprintf(f, "  %-28s %s\n", flag, opts[i].help);
-		fprintf(f, "  %-28s (%s%s%s; default: %s)\n", "", var, opts[i].env_alias ? " or " : "",
-		        opts[i].env_alias ? opts[i].env_alias : "", opts[i].def ? opts[i].def : "none");
+		if (opts[i].flag_only)
+			fprintf(f, "  %-28s (this run only: no file key or variable; default: %s)\n", "",
+			        opts[i].def ? opts[i].def : "none");
+		else
+			fprintf(f, "  %-28s (%s%s%s; default: %s)\n", "", var, opts[i].env_alias ? " or " : "",
+			        opts[i].env_alias ? opts[i].env_alias : "", opts[i].def ? opts[i].def : "none");
 	}
 	fprintf(f, "  %-28s %s\n", "--config FILE", "configuration file (ATKV_CONFIG; default: " ATKV_CONFIG_DEFAULT_FILE
 	           ", skipped when absent)");

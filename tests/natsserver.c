@@ -11,8 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void sleep_ms(int ms)
@@ -59,10 +64,15 @@ int nats_server_start(struct nats_server *s, int port)
 	snprintf(log, sizeof(log), "%s/server.log", s->dir);
 	snprintf(portarg, sizeof(portarg), "%d", port ? port : -1);
 	fflush(stdout);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* Should the test die (a crash, a bail out), its server goes with it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);

@@ -409,19 +409,9 @@ int main(int argc, char **argv)
 {
 	struct builder b = {.saved_cursor = -1};
 	char why[1024];
-	int rc = atkv_config_load(options, N_OPTIONS, 0, argc, argv, &b.cfg, why, sizeof(why));
-	if (rc == ATKV_CONFIG_HELP) {
-		atkv_config_help(stdout, PROGRAM " [OPTION...]", summary, options, N_OPTIONS);
-		return 0;
-	}
-	if (rc == ATKV_CONFIG_VERSION) {
-		printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
-		return 0;
-	}
-	if (rc) {
-		fprintf(stderr, "%s: %s\n", PROGRAM, why);
-		return 2;
-	}
+	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...]", summary, options, N_OPTIONS, 0, argc, argv, &b.cfg);
+	if (rc >= 0)
+		return rc;
 	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(b.cfg, "log-level")));
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 

@@ -426,3 +426,22 @@ void atkv_config_help(FILE *f, const char *usage, const char *summary,
 	fprintf(f, "  %-28s %s\n", "--help", "this text");
 	fprintf(f, "  %-28s %s\n", "--version", "the version");
 }
+
+int atkv_config_start(const char *program, const char *usage, const char *summary, const struct atkv_option *opts,
+                      size_t n, int max_positional, int argc, char **argv, struct atkv_config **out)
+{
+	char why[1024];
+	switch (atkv_config_load(opts, n, max_positional, argc, argv, out, why, sizeof(why))) {
+	case ATKV_CONFIG_OK:
+		return -1;
+	case ATKV_CONFIG_HELP:
+		atkv_config_help(stdout, usage, summary, opts, n);
+		return 0;
+	case ATKV_CONFIG_VERSION:
+		printf("%s %s\n", program, PACKAGE_VERSION);
+		return 0;
+	default:
+		fprintf(stderr, "%s: %s\n", program, why);
+		return 2;
+	}
+}

@@ -60,6 +60,12 @@ const char *atkv_config_file(const struct atkv_config *c);
 int atkv_config_positional_count(const struct atkv_config *c);
 const char *atkv_config_positional(const struct atkv_config *c, int i);
 
+/* What every program's main does first: loads the options, answers --help and --version on
+ * stdout, and reports a bad value as "PROGRAM: why" on stderr. Returns -1 with *out set when
+ * the program should go on, else the exit status (0, or 2 for a bad configuration). */
+int atkv_config_start(const char *program, const char *usage, const char *summary, const struct atkv_option *opts,
+                      size_t n, int max_positional, int argc, char **argv, struct atkv_config **out);
+
 /* Writes --help: usage, summary, then each option with its default and variable. */
 void atkv_config_help(FILE *f, const char *usage, const char *summary,
                       const struct atkv_option *opts, size_t n);

@@ -82,20 +82,10 @@ int main(int argc, char **argv)
 {
 	struct atkv_config *cfg = NULL;
 	char why[1024];
-	int rc = atkv_config_load(options, N_OPTIONS, 1, argc, argv, &cfg, why, sizeof(why));
-	if (rc == ATKV_CONFIG_HELP) {
-		atkv_config_help(stdout, PROGRAM " [OPTION...] [DID]\n       " PROGRAM " --subject AT-URI [--count]",
-		                 summary, options, N_OPTIONS);
-		return 0;
-	}
-	if (rc == ATKV_CONFIG_VERSION) {
-		printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
-		return 0;
-	}
-	if (rc != ATKV_CONFIG_OK) {
-		fprintf(stderr, PROGRAM ": %s\n", why);
-		return 2;
-	}
+	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...] [DID]\n       " PROGRAM " --subject AT-URI [--count]",
+	                           summary, options, N_OPTIONS, 1, argc, argv, &cfg);
+	if (rc >= 0)
+		return rc;
 	const char *subject = atkv_config_str(cfg, "subject");
 	int64_t limit = atkv_config_int(cfg, "limit");
 	struct out o = {.json = atkv_config_bool(cfg, "json"), .by_subject = subject != NULL};

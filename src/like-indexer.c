@@ -272,19 +272,9 @@ int main(int argc, char **argv)
 {
 	struct indexer x = {0};
 	char why[1024];
-	int rc = atkv_config_load(options, N_OPTIONS, 0, argc, argv, &x.cfg, why, sizeof(why));
-	if (rc == ATKV_CONFIG_HELP) {
-		atkv_config_help(stdout, PROGRAM " [OPTION...]", summary, options, N_OPTIONS);
-		return 0;
-	}
-	if (rc == ATKV_CONFIG_VERSION) {
-		printf("%s %s\n", PROGRAM, PACKAGE_VERSION);
-		return 0;
-	}
-	if (rc != ATKV_CONFIG_OK) {
-		fprintf(stderr, "%s: %s\n", PROGRAM, why);
-		return 2;
-	}
+	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...]", summary, options, N_OPTIONS, 0, argc, argv, &x.cfg);
+	if (rc >= 0)
+		return rc;
 	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(x.cfg, "log-level")));
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);

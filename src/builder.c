@@ -4,6 +4,7 @@
  * publishes, and what systemd hears. Everything runs on the libwebsockets loop's thread;
  * nats.c's threads only wake it. */
 #include "accounts.h"
+#include "clock.h"
 #include "buckets.h"
 #include "config.h"
 #include "err.h"
@@ -86,19 +87,12 @@ struct builder {
 	bool rewinding, done;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Capped exponential backoff with jitter: 0.5 s doubling to 30 s, each ±25 %. */
 static void schedule_reconnect(struct builder *b)
 {
 	int base = b->backoff_ms ? b->backoff_ms : 500;
 	int jitter = base / 4 ? rand() % (base / 2 + 1) - base / 4 : 0;
-	b->next_connect_ms = now_ms() + base + jitter;
+	b->next_connect_ms = atkv_now_ms() + base + jitter;
 	b->backoff_ms = base * 2 > 30000 ? 30000 : base * 2;
 	b->state = DISCONNECTED;
 }
@@ -170,7 +164,7 @@ static void on_connected(void *arg)
 {
 	struct builder *b = arg;
 	b->state = CONNECTED;
-	b->connected_at_ms = now_ms();
+	b->connected_at_ms = atkv_now_ms();
 	atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
 	atkv_log(ATKV_LOG_INFO, "connected to %s", atkv_relay_url(b->relay));
 }
@@ -179,7 +173,7 @@ static void on_closed(void *arg, const char *why)
 {
 	struct builder *b = arg;
 	/* A connection that lived and delivered is no reason to back off further. */
-	if (b->state == CONNECTED && now_ms() - b->connected_at_ms > 30000)
+	if (b->state == CONNECTED && atkv_now_ms() - b->connected_at_ms > 30000)
 		b->backoff_ms = 0;
 	if (!stop_requested)
 		atkv_log(ATKV_LOG_WARNING, "%s", why);
@@ -188,7 +182,7 @@ static void on_closed(void *arg, const char *why)
 		/* We closed it to replay after a failed write: NATS, not the relay, needs the time, and
 		 * the replay waits for the writes to settle anyway. */
 		b->state = DISCONNECTED;
-		b->next_connect_ms = now_ms() + 1000;
+		b->next_connect_ms = atkv_now_ms() + 1000;
 		return;
 	}
 	schedule_reconnect(b);
@@ -291,7 +285,7 @@ static void shutdown_now(struct builder *b)
 	atkv_relay_close(b->relay);
 	if (!atkv_kvwriter_drain(b->w, 10000))
 		atkv_log(ATKV_LOG_WARNING, "writes still unacknowledged after 10 s; the cursor stays before them");
-	save_cursor(b, now_ms());
+	save_cursor(b, atkv_now_ms());
 	atkv_log(ATKV_LOG_INFO, "stopped at cursor %lld", (long long)b->saved_cursor);
 	b->done = true;
 }
@@ -299,7 +293,7 @@ static void shutdown_now(struct builder *b)
 static void on_tick(void *arg)
 {
 	struct builder *b = arg;
-	int64_t now = now_ms();
+	int64_t now = atkv_now_ms();
 	if (b->done)
 		return;
 	if (stop_requested) {
@@ -427,7 +421,7 @@ int main(int argc, char **argv)
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 	else {
 		b.watchdog_usec = atkv_systemd_watchdog_usec();
-		b.last_ack_ms = b.last_status_ms = b.last_save_ms = now_ms();
+		b.last_ack_ms = b.last_status_ms = b.last_save_ms = atkv_now_ms();
 		atkv_log(ATKV_LOG_INFO, "NATS %s ready; buckets verified; cursor %lld", atkv_config_str(b.cfg, "nats"),
 		         (long long)b.saved_cursor);
 		atkv_systemd_ready();

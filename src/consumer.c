@@ -5,6 +5,7 @@
  * each (nats-server 2.9 does not count a wildcard subscription as interest in a push
  * consumer), and acknowledgements go to each message's reply subject. The queue is what lets
  * one wait cover every consumer. */
+#include "clock.h"
 #include <atkv/consumer.h>
 #include <atkv/record.h>
 #include <atkv/recordkey.h>
@@ -73,13 +74,6 @@ struct change {
 	bool ack_none;
 	char text[];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void atkv_consumer_options_init(struct atkv_consumer_options *o)
 {
@@ -312,7 +306,7 @@ static void request_batch(struct atkv_consumer *c, struct source *s)
 	         (long long)PULL_EXPIRES_MS * 1000000LL);
 	if (natsConnection_PublishRequestString(c->nc, s->next_subject, s->inbox, body) == NATS_OK) {
 		s->outstanding += c->batch;
-		s->requested_ms = now_ms();
+		s->requested_ms = atkv_now_ms();
 	}
 }
 
@@ -585,7 +579,7 @@ static bool handle_status(struct atkv_consumer *c, natsMsg *m)
 	/* Any other refusal (a batch over the consumer's limit, too many waiting) is asked again
 	 * after a pause that doubles, not in a loop. */
 	s->backoff_ms = s->backoff_ms ? (s->backoff_ms * 2 > 30000 ? 30000 : s->backoff_ms * 2) : 1000;
-	s->retry_at_ms = now_ms() + s->backoff_ms;
+	s->retry_at_ms = atkv_now_ms() + s->backoff_ms;
 	return true;
 }
 
@@ -593,7 +587,7 @@ static void refill(struct atkv_consumer *c)
 {
 	if (c->push)
 		return;
-	int64_t now = now_ms();
+	int64_t now = atkv_now_ms();
 	for (size_t i = 0; i < c->n_src; i++) {
 		if (now < c->src[i].retry_at_ms)
 			continue;
@@ -613,7 +607,7 @@ static natsMsg *dequeue(struct queue *q, int64_t deadline)
 	struct timespec until = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
 	natsMsg *m = NULL;
 	pthread_mutex_lock(&q->mu);
-	while (!q->count && now_ms() < deadline)
+	while (!q->count && atkv_now_ms() < deadline)
 		if (pthread_cond_timedwait(&q->arrived, &q->mu, &until))
 			break;
 	if (q->count) {
@@ -627,7 +621,7 @@ static natsMsg *dequeue(struct queue *q, int64_t deadline)
 
 int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_change **out)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = atkv_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		if (natsConnection_IsClosed(c->nc) || c->gone[0])
 			return ATKV_E_NATS;
@@ -645,7 +639,7 @@ int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_
 			return ATKV_E_NOMEM;
 		if (s && s->outstanding > 0) {
 			s->outstanding--;
-			s->requested_ms = now_ms();
+			s->requested_ms = atkv_now_ms();
 		}
 		/* Another account's change in the DID's partition: not for this handle. */
 		if (c->did_here && ch->kind != ATKV_CHANGE_BAD_KEY && strcmp(ch->did, c->did)) {
@@ -714,10 +708,10 @@ void atkv_consumer_close(struct atkv_consumer *c)
 		natsSubscription_Unsubscribe(c->subs[i]);
 	/* The handlers write to the queue until each subscription says it is done. Should nats.c
 	 * never say so, the handle is left allocated rather than freed under a running handler. */
-	int64_t give_up = now_ms() + 5000;
+	int64_t give_up = atkv_now_ms() + 5000;
 	pthread_mutex_lock(&c->q.mu);
-	while (c->q.live_subs && now_ms() < give_up) {
-		struct timespec t = {.tv_sec = (now_ms() + 100) / 1000, .tv_nsec = ((now_ms() + 100) % 1000) * 1000000};
+	while (c->q.live_subs && atkv_now_ms() < give_up) {
+		struct timespec t = {.tv_sec = (atkv_now_ms() + 100) / 1000, .tv_nsec = ((atkv_now_ms() + 100) % 1000) * 1000000};
 		pthread_cond_timedwait(&c->q.arrived, &c->q.mu, &t);
 	}
 	bool stuck = c->q.live_subs > 0;

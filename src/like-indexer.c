@@ -3,6 +3,7 @@
  * a batch is applied in one transaction, committed, and only then acknowledged, so a crash at
  * any point loses nothing and counts nothing twice. Written on libatkv's public consumer API. */
 #include "config.h"
+#include "clock.h"
 #include "likeindex.h"
 #include "log.h"
 #include "natsconn.h"
@@ -56,13 +57,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct indexer {
@@ -156,23 +150,23 @@ static int run_batch(struct indexer *x)
 	while (n < x->batch_max && (got = atkv_consumer_next(x->c, n ? GATHER_STEP_MS : WAIT_MS, &ch)) > 0) {
 		x->batch[n++] = ch;
 		if (n == 1)
-			until = now_ms() + GATHER_MS;
-		else if (now_ms() >= until)
+			until = atkv_now_ms() + GATHER_MS;
+		else if (atkv_now_ms() >= until)
 			break;
 	}
 	if (!n)
 		return got < 0 ? -2 : 0;
-	int64_t t0 = now_ms();
+	int64_t t0 = atkv_now_ms();
 	if (atkv_likeindex_begin(x->ix))
 		rc = ATKV_E_DB;
 	for (int i = 0; i < n && !rc; i++)
 		rc = apply(x, x->batch[i]);
-	int64_t t1 = now_ms();
+	int64_t t1 = atkv_now_ms();
 	if (!rc)
 		rc = atkv_likeindex_commit(x->ix);
 	if (atkv_log_enabled(ATKV_LOG_DEBUG))
 		atkv_log(ATKV_LOG_DEBUG, "batch of %d: applied in %lld ms, committed in %lld ms", n, (long long)(t1 - t0),
-		         (long long)(now_ms() - t1));
+		         (long long)(atkv_now_ms() - t1));
 	if (rc) {
 		atkv_log(ATKV_LOG_ERROR, "the like index failed: %s", atkv_likeindex_error(x->ix));
 		atkv_likeindex_rollback(x->ix);
@@ -235,7 +229,7 @@ static int lock_index(const char *db, int *fd)
 static int run(struct indexer *x)
 {
 	while (!stop_requested) {
-		int64_t now = now_ms();
+		int64_t now = atkv_now_ms();
 		if (!x->c && now >= x->next_open_ms) {
 			int rc = open_consumer(x);
 			if (rc == 2)
@@ -257,13 +251,13 @@ static int run(struct indexer *x)
 			atkv_consumer_close(x->c);
 			x->c = NULL;
 			x->waiting_logged = false;
-			x->next_open_ms = now_ms() + RETRY_OPEN_MS;
+			x->next_open_ms = atkv_now_ms() + RETRY_OPEN_MS;
 		}
 		if (!x->c) {
 			struct timespec ts = {0, 200 * 1000000};
 			nanosleep(&ts, NULL);
 		}
-		report(x, now_ms());
+		report(x, atkv_now_ms());
 	}
 	return 0;
 }

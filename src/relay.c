@@ -3,6 +3,7 @@
  * frame is handled whole: lws 4.1's client parser goes byte by byte and took half the builder's
  * CPU, and its raw connections cannot start TLS. */
 #include "relay.h"
+#include "clock.h"
 #include "buf.h"
 #include "tls.h"
 #include "websocket.h"
@@ -56,13 +57,6 @@ struct atkv_relay {
 	char close_why[256];
 	unsigned closures;           /* connections ended, to notice a silent connect failure */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void out_reset(struct atkv_relay *r) { r->out.len = LWS_PRE; }
 
@@ -205,7 +199,7 @@ static int process(struct atkv_relay *r)
 			snprintf(r->close_why, sizeof(r->close_why), "relay closed it (%s)", reason);
 			rc = send_close_reply(r, ev.data, ev.len);
 			r->state = CLOSING;
-			r->closing_ms = now_ms();
+			r->closing_ms = atkv_now_ms();
 			break;
 		}
 	}
@@ -230,7 +224,7 @@ static void on_resume(lws_sorted_usec_list_t *sul)
 static int received(struct atkv_relay *r, const void *p, size_t n)
 {
 	char why[256] = "out of memory";
-	r->last_rx_ms = now_ms();
+	r->last_rx_ms = atkv_now_ms();
 	r->pinged = false;
 	if (r->state == CLOSING)
 		return 0;
@@ -274,7 +268,7 @@ static int received(struct atkv_relay *r, const void *p, size_t n)
 static int connected(struct atkv_relay *r)
 {
 	char why[256] = "out of memory";
-	r->last_rx_ms = now_ms();
+	r->last_rx_ms = atkv_now_ms();
 	if (!r->tls_ctx)
 		return send_upgrade(r);
 	r->state = TLS_HANDSHAKE;
@@ -356,7 +350,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct atkv_relay *r = (struct atkv_relay *)(void *)((char *)sul - offsetof(struct atkv_relay, tick));
 	/* A half-open TCP connection would otherwise look like a quiet firehose forever. */
-	int64_t now = now_ms(), limit = r->o.timeout_ms;
+	int64_t now = atkv_now_ms(), limit = r->o.timeout_ms;
 	char why[96];
 	/* While reading is paused the relay cannot be heard: its silence means nothing then. */
 	bool listening = r->wsi && r->state == OPEN && !r->paused;
@@ -500,7 +494,7 @@ int atkv_relay_connect(struct atkv_relay *r, int64_t cursor)
 	ci.pwsi = &r->wsi;
 	r->close_why[0] = '\0';
 	r->state = CONNECTING;
-	r->started_ms = now_ms();
+	r->started_ms = atkv_now_ms();
 	r->pinged = false;
 	unsigned before = r->closures;
 	if (!lws_client_connect_via_info(&ci)) {
@@ -525,7 +519,7 @@ void atkv_relay_pause(struct atkv_relay *r, bool pause)
 	lws_rx_flow_control(r->wsi, pause ? 0 : 1);
 	if (!pause) {
 		/* Silence is measured from here: nothing could be heard while paused. */
-		r->last_rx_ms = now_ms();
+		r->last_rx_ms = atkv_now_ms();
 		r->pinged = false;
 	}
 	/* Frames already received wait in r->in; they go first, from the loop rather than from

@@ -2,29 +2,19 @@
  * comes from nats-server itself (-p -1 with --ports_file_dir), so no two tests race for one. */
 #define _DEFAULT_SOURCE
 #include "natsserver.h"
+#include "spawn.h"
 
 #include <nats/nats.h>
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <unistd.h>
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* Reads the port from DIR/nats-server_PID.ports: {"nats":["nats://127.0.0.1:PORT"]}. */
 static int read_port(const struct nats_server *s)
@@ -63,25 +53,10 @@ int nats_server_start(struct nats_server *s, int port)
 	snprintf(store, sizeof(store), "%s/store", s->dir);
 	snprintf(log, sizeof(log), "%s/server.log", s->dir);
 	snprintf(portarg, sizeof(portarg), "%d", port ? port : -1);
-	fflush(stdout);
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	char *argv[] = {"nats-server", "-js", "-sd", store, "-a", "127.0.0.1", "-p", portarg, "--ports_file_dir", s->dir, NULL};
+	pid_t pid = spawn(argv, NULL, log);
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		/* Should the test die (a crash, a bail out), its server goes with it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execlp("nats-server", "nats-server", "-js", "-sd", store, "-a", "127.0.0.1", "-p", portarg,
-		       "--ports_file_dir", s->dir, (char *)NULL);
-		_exit(127);
-	}
 	s->pid = pid;
 	for (int i = 0; i < 500; i++) {
 		int status;

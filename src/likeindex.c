@@ -11,8 +11,6 @@
 
 #define SCHEMA_VERSION 2
 
-/* In step(): leave this parameter as it is (bound separately). */
-#define ATKV_SKIP ((const char *)1)
 
 /* Subjects are interned: a like row holds an integer, and the count lives with the subject. */
 static const char schema[] =
@@ -150,8 +148,8 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 static int step(sqlite3_stmt *st, const char *const *text, int n_text, int id_param, int64_t id, int64_t *col0)
 {
 	for (int i = 0; i < n_text; i++)
-		if (text[i] != ATKV_SKIP)
-			sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+	/* Bound last, so it replaces whatever text was given for its position. */
 	if (id_param > 0)
 		sqlite3_bind_int64(st, id_param, id);
 	int rc = sqlite3_step(st);
@@ -199,7 +197,7 @@ int atkv_likeindex_put(struct atkv_likeindex *ix, const char *did, const char *r
 		json_decref(v);
 		return ATKV_E_SYNTAX;
 	}
-	const char *row[5] = {did, rkey, ATKV_SKIP, string_at(subject, "cid"), string_at(v, "createdAt")};
+	const char *row[5] = {did, rkey, NULL, string_at(subject, "cid"), string_at(v, "createdAt")};
 	int64_t id = 0, old = 0;
 	int rc = ATKV_E_DB;
 	if (step(ix->st[S_COUNT_UP], &uri, 1, 0, 0, &id) != SQLITE_ROW ||

@@ -57,24 +57,6 @@ static double time_writes(jsCtx *js, uint64_t total, pid_t watch, double limit_s
 	}
 }
 
-/* CPU seconds (user + system) the process has used so far. */
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	/* Fields 14 and 15 (utime, stime) follow the ")" that ends the command name. */
-	char *p = strrchr(buf, ')');
-	unsigned long long ut = 0, st = 0;
-	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-		return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
 	long loops = 300;
@@ -122,10 +104,10 @@ int main(int argc, char **argv)
 	}
 	snprintf(log, sizeof(log), "%s/publish.log", tmp);
 	char *pub[] = {"bench/bench-publish", server.url, (char *)capture, loops_s, "20000", NULL};
-	double srv0 = cpu_seconds(server.pid);
+	double srv0 = spawn_cpu_seconds(server.pid);
 	pid_t p = spawn(pub, NULL, log);
 	double base = time_writes(js, total, p, 300);
-	double pub_cpu = cpu_seconds(p), base_srv_cpu = cpu_seconds(server.pid) - srv0;
+	double pub_cpu = spawn_cpu_seconds(p), base_srv_cpu = spawn_cpu_seconds(server.pid) - srv0;
 	spawn_stop(p, SIGTERM, 60000);
 	js_DeleteKeyValue(js, "record");
 	js_DeleteKeyValue(js, "account");
@@ -155,11 +137,11 @@ int main(int argc, char **argv)
 	snprintf(log, sizeof(log), "%s/builder.log", tmp);
 	char *bld[] = {"src/atkv-builder", "--nats", server.url, "--relay", relay, "--config", "/dev/null", NULL};
 	pid_t b = spawn(bld, NULL, log);
-	double cpu0 = cpu_seconds(b), rcpu0 = cpu_seconds(r);
-	srv0 = cpu_seconds(server.pid);
+	double cpu0 = spawn_cpu_seconds(b), rcpu0 = spawn_cpu_seconds(r);
+	srv0 = spawn_cpu_seconds(server.pid);
 	double took = time_writes(js, total, b, 300);
 	long rss = spawn_peak_rss_kb(b);
-	double cpu = cpu_seconds(b) - cpu0, rcpu = cpu_seconds(r) - rcpu0, srv_cpu = cpu_seconds(server.pid) - srv0;
+	double cpu = spawn_cpu_seconds(b) - cpu0, rcpu = spawn_cpu_seconds(r) - rcpu0, srv_cpu = spawn_cpu_seconds(server.pid) - srv0;
 	spawn_stop(b, SIGTERM, 20000);
 	spawn_stop(r, SIGTERM, 5000);
 	if (took > 0) {

@@ -3,8 +3,10 @@
  * work, on one nats-server started here; then the latency of atkv-get-likes-by (likes of an
  * account) and of its likers query (--subject), each run as a process, as a user would.
  * Run from the build directory:
- *   bench/bench-like-indexer [--likes N] [--queries N] [--smoke]
- * Prints likes/s of both and their ratio, the indexer's peak RSS, and p50/p99 of both queries. */
+ *   bench/bench-like-indexer [--likes N] [--queries N] [--incremental] [--smoke]
+ * Prints likes/s of both and their ratio, CPU time, the indexer's peak RSS, and p50/p99 of both
+ * queries. The indexer starts from an empty index, so it bulk loads; --incremental turns that
+ * off, to measure the path live changes take. */
 #define _DEFAULT_SOURCE
 #include "../tests/natsserver.h"
 #include "../tests/spawn.h"
@@ -78,7 +80,9 @@ static double raw_consume(natsConnection *nc, long n)
 	atkv_consumer_options_init(&o);
 	o.name = "bench-raw";
 	o.collections = likes;
-	o.batch = 500;
+	/* As atkv-like-indexer asks with its default --batch. */
+	o.batch = 5000;
+	o.max_ack_pending = 20000;
 	struct atkv_consumer *c = NULL;
 	char why[256];
 	if (atkv_consumer_open(nc, &o, &c, why, sizeof(why))) {
@@ -125,6 +129,25 @@ static double run_query(const char *tool, const char *db, const char *a1, const 
 	return (now_s() - t0) * 1000;
 }
 
+/* True when the index answers with the last like of the n published as its account's newest:
+ * then every like before it is in too (they are applied in stream order). Asked of the index,
+ * not of nats-server, which would count the pending changes through the whole stream. */
+static bool last_like_indexed(const char *tool, const char *db, long n)
+{
+	char did[64], want[128], got[160] = "", cmd[512];
+	account((n - 1) % ACCOUNTS, did, sizeof(did));
+	post(((n - 1) * 7919) % POSTS, want, sizeof(want));
+	snprintf(cmd, sizeof(cmd), "%s --config /dev/null --db '%s' --limit 1 %s 2>/dev/null", tool, db, did);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return false;
+	if (!fgets(got, sizeof(got), f))
+		got[0] = '\0';
+	pclose(f);
+	got[strcspn(got, "\n")] = '\0';
+	return !strcmp(got, want);
+}
+
 static int by_value(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -160,16 +183,19 @@ int main(int argc, char **argv)
 {
 	long n = 1000000;
 	int queries = 500;
+	bool incremental = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--smoke")) {
 			n = 20000;
 			queries = 50;
+		} else if (!strcmp(argv[i], "--incremental")) {
+			incremental = true;
 		} else if (!strcmp(argv[i], "--likes") && i + 1 < argc) {
 			n = atol(argv[++i]);
 		} else if (!strcmp(argv[i], "--queries") && i + 1 < argc) {
 			queries = atoi(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: bench-like-indexer [--likes N] [--queries N] [--smoke]\n");
+			fprintf(stderr, "usage: bench-like-indexer [--likes N] [--queries N] [--incremental] [--smoke]\n");
 			return 2;
 		}
 	}
@@ -200,22 +226,33 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	printf("store: %ld likes by %d accounts of %d posts, written in %.1f s\n", n, ACCOUNTS, POSTS, now_s() - t0);
+	double srv0 = spawn_cpu_seconds(server.pid), self0 = spawn_cpu_seconds(getpid());
 	double raw = raw_consume(nc, n);
 	if (raw <= 0)
 		goto out;
-	printf("baseline (libatkv consumer, fetch + ack, no SQLite): likes=%ld seconds=%.2f likes_per_s=%.0f\n", n, raw,
-	       (double)n / raw);
+	printf("baseline (libatkv consumer, fetch + ack, no SQLite): likes=%ld seconds=%.2f likes_per_s=%.0f cpu_s=%.2f "
+	       "nats_server_cpu_s=%.2f\n",
+	       n, raw, (double)n / raw, spawn_cpu_seconds(getpid()) - self0, spawn_cpu_seconds(server.pid) - srv0);
 
-	char *argv_ix[] = {(char *)indexer, "--nats", server.url, "--db", db, "--config", "/dev/null", NULL};
+	char *argv_ix[] = {(char *)indexer, "--nats", server.url, "--db", db, "--config", "/dev/null",
+	                   "--bulk-load", incremental ? "0" : "10000", NULL};
 	t0 = now_s();
 	pid_t x = spawn(argv_ix, NULL, log);
 	long rss = -1;
-	while (spawn_running(x, NULL) && !consumer_done(js, "like-indexer", n) && now_s() - t0 < 600) {
+	double cpu = 0;
+	srv0 = spawn_cpu_seconds(server.pid);
+	/* Done when the last like is in the index (checked every 100 ms) and every like is
+	 * acknowledged. */
+	for (int i = 1; spawn_running(x, NULL) && now_s() - t0 < 600; i++) {
 		long r = spawn_peak_rss_kb(x);
 		rss = r > rss ? r : rss;
+		double c = spawn_cpu_seconds(x);
+		cpu = c > cpu ? c : cpu;
+		if (i % 5 == 0 && last_like_indexed(tool, db, n) && consumer_done(js, "like-indexer", n))
+			break;
 		sleep_ms(20);
 	}
-	double took = now_s() - t0;
+	double took = now_s() - t0, srv_cpu = spawn_cpu_seconds(server.pid) - srv0;
 	long r = spawn_peak_rss_kb(x);
 	rss = r > rss ? r : rss;
 	spawn_stop(x, SIGTERM, 20000);
@@ -223,8 +260,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-like-indexer: the indexer did not finish (log: %s)\n", log);
 		goto out;
 	}
-	printf("atkv-like-indexer: likes=%ld seconds=%.2f likes_per_s=%.0f peak_rss_mb=%.1f (from process start)\n", n,
-	       took, (double)n / took, (double)rss / 1024);
+	printf("atkv-like-indexer (%s): likes=%ld seconds=%.2f likes_per_s=%.0f cpu_s=%.2f nats_server_cpu_s=%.2f "
+	       "peak_rss_mb=%.1f (from process start)\n",
+	       incremental ? "one like at a time" : "bulk load", n, took, (double)n / took, cpu, srv_cpu, (double)rss / 1024);
 	printf("ratio: indexer / baseline likes per second = %.2f\n", raw / took);
 	if (latency("atkv-get-likes-by DID", tool, db, queries, false) ||
 	    latency("atkv-get-likes-by --subject URI", tool, db, queries, true))

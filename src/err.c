@@ -49,6 +49,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_ARG: return "invalid argument";
 	case ATKV_E_TIMEOUT: return "timed out";
 	case ATKV_E_DB: return "database error";
+	case ATKV_E_STOPPED: return "stopped before finishing";
 	}
 	return "unknown error";
 }

@@ -107,6 +107,11 @@ int main(int argc, char **argv)
 	if (!code && atkv_likeindex_open(atkv_config_str(cfg, "db"), true, &ix, why, sizeof(why))) {
 		fprintf(stderr, PROGRAM ": %s\n", why);
 		code = 1;
+	} else if (!code && atkv_likeindex_loading(ix)) {
+		/* An empty answer would look like "no likes". */
+		fprintf(stderr, PROGRAM ": the like index is still being filled by its bulk load; it answers once "
+		                "atkv-like-indexer has read the whole store (see its log)\n");
+		code = 1;
 	}
 	if (!code && subject && atkv_config_bool(cfg, "count")) {
 		int64_t n = 0;

@@ -27,9 +27,8 @@
 /* How long a batch waits for its first change; also how soon a stop is noticed when idle. */
 #define WAIT_MS 1000
 #define GATHER_MS 100
-#define GATHER_STEP_MS 2
+#define GATHER_STEP_MS 10
 #define RETRY_OPEN_MS 5000
-#define PENDING_EVERY_MS 5000
 
 static const struct atkv_option options[] = {
 	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
@@ -40,6 +39,8 @@ static const struct atkv_option options[] = {
 	{"db", ATKV_OPT_PATH, "/var/lib/atkv/like-index.sqlite", "FILE", "the SQLite like index", 0, 0, NULL, false},
 	{"consumer", ATKV_OPT_STRING, "like-indexer", "NAME", "durable consumer name on KV_record", 0, 0, NULL, false},
 	{"batch", ATKV_OPT_INT, "5000", "N", "changes applied per transaction, at most", 1, 100000, NULL, false},
+	{"bulk-load", ATKV_OPT_INT, "10000", "N",
+	 "an empty index with N or more likes waiting is filled by a bulk load (0: never)", 0, INT32_MAX, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -49,7 +50,11 @@ static const char summary[] =
 	"each subject its likers and an exact like count. It is the durable NATS consumer\n"
 	"`like-indexer` on $KV.record.*.app.bsky.feed.like.>: from an empty index it reads the whole\n"
 	"store, then goes on live. A batch is committed before it is acknowledged, so stopping or\n"
-	"crashing at any point loses nothing. Query the index with atkv-get-likes-by.";
+	"crashing at any point loses nothing. Query the index with atkv-get-likes-by.\n"
+	"\n"
+	"An empty index facing a large store is filled by a bulk load: the changes are stored as they\n"
+	"come, then turned into the index at once when none are left to read (by sorting: several\n"
+	"times faster than indexing each like). Queries answer once it is done; a restart resumes it.";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -68,13 +73,41 @@ struct indexer {
 	int batch_max;
 	uint64_t puts, deletes, bad_values, bad_keys, other;
 	uint64_t last_reported;
-	int64_t last_status_ms, last_pending_ms, last_watchdog_ms, next_open_ms;
-	uint64_t pending;
+	int64_t last_status_ms, last_watchdog_ms, next_open_ms;
+	uint64_t pending;        /* changes not yet delivered, as the last one delivered said */
 	bool waiting_logged;
+	bool drained;            /* the last batch emptied the consumer */
+	int64_t load_started_ms; /* a bulk load runs since then; 0: none */
 };
 
-/* Opens the consumer; returns 0, 1 to retry later (the bucket is not there yet), or 2 for a
- * configuration the server refuses (e.g. a consumer of that name with another filter). */
+/* A bulk load runs when one was under way before a restart, or when the index is empty and
+ * at least --bulk-load likes wait. Returns 0, or -1 when the index failed. */
+static int start_load(struct indexer *x)
+{
+	int64_t min = atkv_config_int(x->cfg, "bulk-load");
+	uint64_t pending = 0, ack_pending = 0;
+	if (atkv_likeindex_loading(x->ix)) {
+		atkv_log(ATKV_LOG_INFO, "resuming the bulk load: queries answer once it has read the whole store");
+	} else {
+		if (!min || atkv_consumer_pending(x->c, &pending, &ack_pending) || pending + ack_pending < (uint64_t)min)
+			return 0;
+		int rc = atkv_likeindex_load_start(x->ix);
+		if (rc == ATKV_E_ARG)
+			return 0; /* not empty: the likes are indexed one by one */
+		if (rc) {
+			atkv_log(ATKV_LOG_ERROR, "the like index failed: %s", atkv_likeindex_error(x->ix));
+			return -1;
+		}
+		atkv_log(ATKV_LOG_INFO, "bulk load of %llu changes into the empty index: queries answer once it is done",
+		         (unsigned long long)(pending + ack_pending));
+	}
+	x->load_started_ms = atkv_now_ms();
+	return 0;
+}
+
+/* Opens the consumer; returns 0, 1 to retry later (the bucket is not there yet), 2 for a
+ * configuration the server refuses (e.g. a consumer of that name with another filter), or 3
+ * when the index failed. */
 static int open_consumer(struct indexer *x)
 {
 	static const char *likes[] = {LIKE, NULL};
@@ -85,11 +118,11 @@ static int open_consumer(struct indexer *x)
 	o.collections = likes;
 	o.batch = x->batch_max;
 	/* The server stops delivering at max_ack_pending: a batch waiting for its commit must fit. */
-	o.max_ack_pending = 2 * x->batch_max > 10000 ? 2 * x->batch_max : 10000;
+	o.max_ack_pending = 4 * x->batch_max > 10000 ? 4 * x->batch_max : 10000;
 	int rc = atkv_consumer_open(x->nc, &o, &x->c, why, sizeof(why));
 	if (rc == 0) {
 		atkv_log(ATKV_LOG_INFO, "consuming %s as %s", LIKE, o.name);
-		return 0;
+		return x->load_started_ms ? 0 : start_load(x) ? 3 : 0;
 	}
 	if (rc == ATKV_E_ARG) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
@@ -102,17 +135,58 @@ static int open_consumer(struct indexer *x)
 	return 1;
 }
 
-/* Applies one change inside the batch's transaction. Returns 0, or ATKV_E_DB. */
-static int apply(struct indexer *x, const struct atkv_change *ch)
+/* Called by SQLite while a bulk load is being turned into the index, which may take minutes:
+ * keeps the watchdog fed, and stops (to resume at the next start) when asked to. */
+static int load_tick(void *arg)
 {
-	char why[256], path[ATKV_NSID_MAX + ATKV_RKEY_MAX + 2] = "";
+	struct indexer *x = arg;
+	int64_t now = atkv_now_ms();
+	uint64_t wd = atkv_systemd_watchdog_usec();
+	if (wd && (uint64_t)(now - x->last_watchdog_ms) * 1000 >= wd) {
+		atkv_systemd_watchdog();
+		x->last_watchdog_ms = now;
+	}
+	return stop_requested;
+}
+
+static int finish_load(struct indexer *x)
+{
+	int64_t t0 = atkv_now_ms();
+	atkv_log(ATKV_LOG_INFO, "every change is read (%.1f s): building the index", (double)(t0 - x->load_started_ms) / 1000);
+	atkv_systemd_status("building the index from the bulk load");
+	int rc = atkv_likeindex_load_finish(x->ix, load_tick, x);
+	if (rc == ATKV_E_STOPPED) {
+		atkv_log(ATKV_LOG_INFO, "stopped while building the index: the bulk load resumes at the next start");
+		return 0;
+	}
+	if (rc) {
+		atkv_log(ATKV_LOG_ERROR, "the like index failed: %s", atkv_likeindex_error(x->ix));
+		return -1;
+	}
+	int64_t likes = 0, subjects = 0;
+	atkv_likeindex_totals(x->ix, &likes, &subjects);
+	atkv_log(ATKV_LOG_INFO, "bulk load done: %lld likes of %lld subjects, index built in %.1f s", (long long)likes,
+	         (long long)subjects, (double)(atkv_now_ms() - t0) / 1000);
+	x->load_started_ms = 0;
+	return 0;
+}
+
+/* Logs a change skipped as bad, with its place in the stream. */
+static void log_skipped(const struct atkv_change *ch, const char *kind, const char *what, const char *detail)
+{
+	char path[ATKV_NSID_MAX + ATKV_RKEY_MAX + 2] = "";
 	if (ch->collection)
 		snprintf(path, sizeof(path), "%s/%s", ch->collection, ch->rkey);
 	struct atkv_log_at at = {.seq = ch->seq, .did = ch->did, .did_n = ch->did ? (int)strlen(ch->did) : 0,
-	                         .path = path, .path_n = (int)strlen(path)};
+	                         .path = path, .path_n = (int)strlen(path), .kind = kind};
+	atkv_log_event(ATKV_LOG_WARNING, &at, "%s%s", what, detail);
+}
+
+/* Applies one change inside the batch's transaction. Returns 0, or ATKV_E_DB. */
+static int apply(struct indexer *x, const struct atkv_change *ch)
+{
 	if (ch->kind == ATKV_CHANGE_BAD_KEY) {
-		at.kind = "bad_key";
-		atkv_log_event(ATKV_LOG_WARNING, &at, "key outside the record key scheme skipped: %s", ch->subject);
+		log_skipped(ch, "bad_key", "key outside the record key scheme skipped: ", ch->subject);
 		x->bad_keys++;
 		return 0;
 	}
@@ -123,15 +197,17 @@ static int apply(struct indexer *x, const struct atkv_change *ch)
 	}
 	if (ch->kind == ATKV_CHANGE_DELETE) {
 		x->deletes++;
-		return atkv_likeindex_delete(x->ix, ch->did, ch->rkey);
+		return atkv_likeindex_delete(x->ix, ch->stream_seq, ch->did, ch->rkey);
 	}
-	int rc = atkv_likeindex_put(x->ix, ch->did, ch->rkey, ch->value, ch->value_len, why, sizeof(why));
+	char why[256];
+	int rc = atkv_likeindex_put(x->ix, ch->stream_seq, ch->did, ch->rkey, ch->value, ch->value_len, why, sizeof(why));
 	if (rc == ATKV_E_SYNTAX) {
-		at.kind = "bad_value";
-		atkv_log_event(ATKV_LOG_WARNING, &at, "like skipped: %s (%s)", why, ch->uri);
+		char detail[sizeof(why) + ATKV_ATURI_MAX + 8];
+		snprintf(detail, sizeof(detail), "%s (%s)", why, ch->uri);
+		log_skipped(ch, "bad_value", "like skipped: ", detail);
 		x->bad_values++;
 		/* The record no longer likes what an earlier value did. */
-		return atkv_likeindex_delete(x->ix, ch->did, ch->rkey);
+		return atkv_likeindex_delete(x->ix, ch->stream_seq, ch->did, ch->rkey);
 	}
 	x->puts += rc == 0;
 	return rc;
@@ -154,6 +230,11 @@ static int run_batch(struct indexer *x)
 		else if (atkv_now_ms() >= until)
 			break;
 	}
+	/* Each change says how many are left after it: cheaper than asking the server, which
+	 * counts them through the stream. */
+	if (got >= 0)
+		x->pending = n ? x->batch[n - 1]->pending : 0;
+	x->drained = got >= 0 && x->pending == 0;
 	if (!n)
 		return got < 0 ? -2 : 0;
 	int64_t t0 = atkv_now_ms();
@@ -181,17 +262,12 @@ static int run_batch(struct indexer *x)
 
 static void report(struct indexer *x, int64_t now)
 {
-	if (x->c && natsConnection_Status(x->nc) == NATS_CONN_STATUS_CONNECTED && now - x->last_pending_ms >= PENDING_EVERY_MS) {
-		uint64_t ack_pending = 0;
-		if (atkv_consumer_pending(x->c, &x->pending, &ack_pending) == 0)
-			x->last_pending_ms = now;
-	}
 	if (now - x->last_status_ms >= 1000) {
 		uint64_t done = x->puts + x->deletes;
 		double secs = (double)(now - x->last_status_ms) / 1000.0;
 		/* Counters of this run, not counts of the index: those would walk every page. */
 		atkv_systemd_status("%s; %.0f likes/s; %llu pending; %llu puts, %llu deletes, %llu bad since start",
-		                    x->c ? "indexing" : "waiting for the record bucket",
+		                    !x->c ? "waiting for the record bucket" : x->load_started_ms ? "bulk loading" : "indexing",
 		                    x->last_status_ms ? (double)(done - x->last_reported) / secs : 0.0,
 		                    (unsigned long long)x->pending, (unsigned long long)x->puts,
 		                    (unsigned long long)x->deletes, (unsigned long long)(x->bad_values + x->bad_keys));
@@ -232,12 +308,14 @@ static int run(struct indexer *x)
 		int64_t now = atkv_now_ms();
 		if (!x->c && now >= x->next_open_ms) {
 			int rc = open_consumer(x);
-			if (rc == 2)
-				return 2;
+			if (rc >= 2)
+				return rc == 2 ? 2 : 1;
 			if (rc)
 				x->next_open_ms = now + RETRY_OPEN_MS;
 		}
 		int rc = x->c ? run_batch(x) : 0;
+		if (rc == 0 && x->c && x->load_started_ms && x->drained)
+			rc = finish_load(x);
 		if (rc == -1)
 			return 1;
 		if (rc == -2) {

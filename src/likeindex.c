@@ -1,9 +1,10 @@
 /* likeindex.c — the like index in SQLite (see likeindex.h). Statements are prepared once and
- * reused: the indexer applies thousands of changes a second. */
+ * reused: the indexer applies thousands of changes a second. The first fill of an empty index
+ * is a bulk load: appended rows, then sorts, instead of random B-tree inserts per like. */
 #include "likeindex.h"
+#include "likerecord.h"
 #include <atkv/error.h>
 
-#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 
 #define SCHEMA_VERSION 2
 
+
+#define BY_SUBJECT_INDEX "CREATE INDEX IF NOT EXISTS likes_by_subject ON likes (subject, rkey);"
 
 /* Subjects are interned: a like row holds an integer, and the count lives with the subject. */
 static const char schema[] =
@@ -25,8 +28,32 @@ static const char schema[] =
 	" subject_cid TEXT,"
 	" created_at TEXT,"
 	" PRIMARY KEY (did, rkey)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS likes_by_subject ON likes (subject, rkey);"
+	BY_SUBJECT_INDEX
 	"PRAGMA user_version = 2;";
+
+/* A bulk load's changes in stream order; subject NULL: the like was deleted (or its value was
+ * bad). The table exists only while the load runs. (Interning subjects as the changes come
+ * instead costs more in lookups than the sort at the end does.) */
+static const char load_table[] =
+	"CREATE TABLE loading (seq INTEGER PRIMARY KEY, did TEXT NOT NULL, rkey TEXT NOT NULL,"
+	" subject TEXT, subject_cid TEXT, created_at TEXT)";
+
+/* The last change of each like wins (ordered by seq within a like, the upsert keeps the
+ * latest); counts are taken once the likes are in, through the index built in one sort. */
+static const char *const load_finish[] = {
+	"DROP INDEX likes_by_subject",
+	"INSERT INTO subjects (uri, likes) SELECT subject, 0 FROM loading WHERE subject IS NOT NULL GROUP BY subject",
+	"INSERT INTO likes (did, rkey, subject, subject_cid, created_at)"
+	" SELECT l.did, l.rkey, coalesce(s.id, 0), l.subject_cid, l.created_at"
+	" FROM loading l LEFT JOIN subjects s ON s.uri = l.subject WHERE true ORDER BY l.did, l.rkey, l.seq"
+	" ON CONFLICT (did, rkey) DO UPDATE SET subject = excluded.subject, subject_cid = excluded.subject_cid,"
+	" created_at = excluded.created_at",
+	"DELETE FROM likes WHERE subject = 0",
+	BY_SUBJECT_INDEX,
+	"UPDATE subjects SET likes = (SELECT count(*) FROM likes WHERE subject = subjects.id)",
+	"DELETE FROM subjects WHERE likes = 0",
+	"DROP TABLE loading",
+};
 
 enum stmt {
 	S_COUNT_UP, S_INSERT, S_GET, S_COUNT_DOWN, S_DROP_ZERO, S_MOVE, S_DELETE, S_BY_LIKER, S_BY_SUBJECT, S_COUNT,
@@ -59,6 +86,9 @@ struct atkv_likeindex {
 	sqlite3 *db;
 	bool writer;
 	sqlite3_stmt *st[N_STMT];
+	sqlite3_stmt *load;  /* appends to `loading`; set while a bulk load runs */
+	char *fields;        /* a record's strings, unescaped: reused, grown as records need */
+	size_t fields_n;
 };
 
 const char *atkv_likeindex_error(struct atkv_likeindex *ix) { return sqlite3_errmsg(ix->db); }
@@ -69,11 +99,13 @@ void atkv_likeindex_close(struct atkv_likeindex *ix)
 		return;
 	for (int i = 0; i < N_STMT; i++)
 		sqlite3_finalize(ix->st[i]);
+	sqlite3_finalize(ix->load);
 	/* The WAL file stays (for readers that may not create it) but empty: a reader would
 	 * otherwise rebuild its index from every frame, on every open. */
 	if (ix->writer)
 		sqlite3_exec(ix->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(ix->db);
+	free(ix->fields);
 	free(ix);
 }
 
@@ -82,6 +114,12 @@ static int failed(struct atkv_likeindex *ix, const char *path, const char *what,
 	snprintf(why, why_n, "like index %s: %s: %s", path, what, ix->db ? sqlite3_errmsg(ix->db) : "out of memory");
 	atkv_likeindex_close(ix);
 	return ATKV_E_DB;
+}
+
+static int prepare_load(struct atkv_likeindex *ix)
+{
+	return sqlite3_prepare_v3(ix->db, "INSERT OR REPLACE INTO loading VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
+	                          SQLITE_PREPARE_PERSISTENT, &ix->load, NULL) == SQLITE_OK ? 0 : ATKV_E_DB;
 }
 
 int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex **out, char *why, size_t why_n)
@@ -138,11 +176,13 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 	for (int i = 0; i < N_STMT; i++)
 		if (sqlite3_prepare_v3(ix->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ix->st[i], NULL) != SQLITE_OK)
 			return failed(ix, path, "cannot prepare a statement", why, why_n);
+	if (ix->writer && atkv_likeindex_loading(ix) && prepare_load(ix))
+		return failed(ix, path, "cannot prepare a statement", why, why_n);
 	*out = ix;
 	return 0;
 }
 
-/* Steps st once after binding up to five text values (NULL binds NULL) and an integer (when
+/* Steps st once after binding up to six text values (NULL binds NULL) and an integer (when
  * id_param > 0, at that position); returns the step's result code and resets st, keeping the
  * first column of a row in *col0 when col0 is not NULL. */
 static int step(sqlite3_stmt *st, const char *const *text, int n_text, int id_param, int64_t id, int64_t *col0)
@@ -179,49 +219,60 @@ static int uncount(struct atkv_likeindex *ix, int64_t id)
 	return 0;
 }
 
-static const char *string_at(json_t *o, const char *key)
+static int db_failed(struct atkv_likeindex *ix, char *why, size_t why_n)
 {
-	json_t *v = json_object_get(o, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	snprintf(why, why_n, "%s", sqlite3_errmsg(ix->db));
+	return ATKV_E_DB;
 }
 
-int atkv_likeindex_put(struct atkv_likeindex *ix, const char *did, const char *rkey, const char *json, size_t n,
-                       char *why, size_t why_n)
+/* A bulk load's row: the change at stream position seq, subject NULL for a delete. */
+static int append(struct atkv_likeindex *ix, uint64_t seq, const char *did, const char *rkey, const char *subject_uri,
+                  const char *subject_cid, const char *created_at)
 {
-	json_error_t jerr;
-	json_t *v = json_loadb(json, n, 0, &jerr);
-	json_t *subject = json_object_get(v, "subject");
-	const char *uri = string_at(subject, "uri");
-	if (!json_is_object(v) || !uri || !*uri) {
-		snprintf(why, why_n, "%s", !v ? "the value is not JSON" : "the like has no subject.uri");
-		json_decref(v);
-		return ATKV_E_SYNTAX;
+	/* The first text is a placeholder: seq, bound last, takes its place. */
+	const char *row[6] = {NULL, did, rkey, subject_uri, subject_cid, created_at};
+	return step(ix->load, row, 6, 1, (int64_t)seq, NULL) == SQLITE_DONE ? 0 : ATKV_E_DB;
+}
+
+int atkv_likeindex_put(struct atkv_likeindex *ix, uint64_t seq, const char *did, const char *rkey, const char *json,
+                       size_t n, char *why, size_t why_n)
+{
+	if (n + 1 > ix->fields_n) {
+		char *grown = realloc(ix->fields, n + 1);
+		if (!grown) {
+			snprintf(why, why_n, "out of memory");
+			return ATKV_E_NOMEM;
+		}
+		ix->fields = grown;
+		ix->fields_n = n + 1;
 	}
-	const char *row[5] = {did, rkey, NULL, string_at(subject, "cid"), string_at(v, "createdAt")};
+	struct atkv_like_fields f;
+	switch (atkv_like_parse(json, n, ix->fields, &f)) {
+	case ATKV_LIKE_OK: break;
+	case ATKV_LIKE_NOT_JSON: snprintf(why, why_n, "the value is not JSON"); return ATKV_E_SYNTAX;
+	default: snprintf(why, why_n, "the like has no subject.uri"); return ATKV_E_SYNTAX;
+	}
+	if (ix->load)
+		return append(ix, seq, did, rkey, f.subject_uri, f.subject_cid, f.created_at) ? db_failed(ix, why, why_n) : 0;
+	const char *row[5] = {did, rkey, NULL, f.subject_cid, f.created_at};
 	int64_t id = 0, old = 0;
-	int rc = ATKV_E_DB;
-	if (step(ix->st[S_COUNT_UP], &uri, 1, 0, 0, &id) != SQLITE_ROW ||
+	if (step(ix->st[S_COUNT_UP], &f.subject_uri, 1, 0, 0, &id) != SQLITE_ROW ||
 	    step(ix->st[S_INSERT], row, 5, 3, id, NULL) != SQLITE_DONE)
-		goto out;
-	if (sqlite3_changes(ix->db) == 1) {
-		rc = 0; /* a new like: counted already */
-		goto out;
-	}
+		return db_failed(ix, why, why_n);
+	if (sqlite3_changes(ix->db) == 1)
+		return 0; /* a new like: counted already */
 	/* The like was there. Its old subject loses one: that takes back the count above when the
 	 * subject is the same (it is at least 2 then, so it stays), and moves the like when not. */
 	if (step(ix->st[S_GET], row, 2, 0, 0, &old) != SQLITE_ROW || uncount(ix, old) ||
 	    step(ix->st[S_MOVE], row, 5, 3, id, NULL) != SQLITE_DONE)
-		goto out;
-	rc = 0;
-out:
-	json_decref(v);
-	if (rc)
-		snprintf(why, why_n, "%s", sqlite3_errmsg(ix->db));
-	return rc;
+		return db_failed(ix, why, why_n);
+	return 0;
 }
 
-int atkv_likeindex_delete(struct atkv_likeindex *ix, const char *did, const char *rkey)
+int atkv_likeindex_delete(struct atkv_likeindex *ix, uint64_t seq, const char *did, const char *rkey)
 {
+	if (ix->load)
+		return append(ix, seq, did, rkey, NULL, NULL, NULL);
 	const char *key[2] = {did, rkey};
 	int64_t old = 0;
 	int rc = step(ix->st[S_DELETE], key, 2, 0, 0, &old);
@@ -286,4 +337,74 @@ int atkv_likeindex_totals(struct atkv_likeindex *ix, int64_t *likes, int64_t *su
 	*subjects = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : ATKV_E_DB;
+}
+
+bool atkv_likeindex_loading(struct atkv_likeindex *ix)
+{
+	sqlite3_stmt *st = NULL;
+	bool loading = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'loading'",
+	                                  -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return loading;
+}
+
+int atkv_likeindex_load_start(struct atkv_likeindex *ix)
+{
+	if (ix->load)
+		return 0;
+	/* EXISTS, not count(*): a full index would be walked page by page. */
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(ix->db, "SELECT EXISTS (SELECT 1 FROM likes) OR EXISTS (SELECT 1 FROM subjects)", -1,
+	                            &st, NULL);
+	int used = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (used)
+		return used < 0 ? ATKV_E_DB : ATKV_E_ARG;
+	if (sqlite3_exec(ix->db, load_table, NULL, NULL, NULL) || prepare_load(ix))
+		return ATKV_E_DB;
+	return 0;
+}
+
+struct progress {
+	int (*tick)(void *arg);
+	void *arg;
+};
+
+static int on_progress(void *arg)
+{
+	struct progress *p = arg;
+	return p->tick(p->arg);
+}
+
+int atkv_likeindex_load_finish(struct atkv_likeindex *ix, int (*tick)(void *arg), void *arg)
+{
+	if (!ix->load)
+		return 0;
+	/* The statements that know `loading` go before it does. */
+	sqlite3_finalize(ix->load);
+	ix->load = NULL;
+	struct progress p = {tick, arg};
+	if (tick)
+		sqlite3_progress_handler(ix->db, 1000, on_progress, &p);
+	/* Two sorter threads: a third faster on two cores, for another cache's worth of memory. */
+	sqlite3_exec(ix->db, "PRAGMA threads = 2", NULL, NULL, NULL);
+	int rc = atkv_likeindex_begin(ix);
+	/* Asked between the steps too: a step too small for the progress handler still stops. */
+	for (size_t i = 0; !rc && i < sizeof(load_finish) / sizeof(load_finish[0]); i++) {
+		if (tick && tick(arg))
+			rc = ATKV_E_STOPPED;
+		else if (sqlite3_exec(ix->db, load_finish[i], NULL, NULL, NULL) != SQLITE_OK)
+			rc = sqlite3_errcode(ix->db) == SQLITE_INTERRUPT ? ATKV_E_STOPPED : ATKV_E_DB;
+	}
+	if (!rc)
+		rc = atkv_likeindex_commit(ix);
+	if (rc) {
+		/* The load goes on from where it was: its table is back. */
+		atkv_likeindex_rollback(ix);
+		prepare_load(ix);
+	}
+	sqlite3_progress_handler(ix->db, 0, NULL, NULL);
+	sqlite3_exec(ix->db, "PRAGMA threads = 0", NULL, NULL, NULL);
+	sqlite3_db_release_memory(ix->db);
+	return rc;
 }

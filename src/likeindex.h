@@ -22,12 +22,26 @@ int atkv_likeindex_begin(struct atkv_likeindex *ix);
 int atkv_likeindex_commit(struct atkv_likeindex *ix);
 void atkv_likeindex_rollback(struct atkv_likeindex *ix);
 
-/* Applies a put of like record json[0..n) at (did, rkey). Returns 0; ATKV_E_SYNTAX with why when
- * the value is not a JSON object with subject.uri (nothing changes then); or ATKV_E_DB. */
-int atkv_likeindex_put(struct atkv_likeindex *ix, const char *did, const char *rkey, const char *json, size_t n,
-                       char *why, size_t why_n);
-/* Applies a delete of (did, rkey). Returns 0 (also when there was no such like) or ATKV_E_DB. */
-int atkv_likeindex_delete(struct atkv_likeindex *ix, const char *did, const char *rkey);
+/* Applies a put of like record json[0..n) at (did, rkey), the change at stream position seq.
+ * Returns 0; ATKV_E_SYNTAX with why when the value is not a JSON object with subject.uri
+ * (nothing changes then); or ATKV_E_DB. */
+int atkv_likeindex_put(struct atkv_likeindex *ix, uint64_t seq, const char *did, const char *rkey, const char *json,
+                       size_t n, char *why, size_t why_n);
+/* Applies a delete of (did, rkey) at stream position seq. Returns 0 (also when there was no
+ * such like) or ATKV_E_DB. */
+int atkv_likeindex_delete(struct atkv_likeindex *ix, uint64_t seq, const char *did, const char *rkey);
+
+/* The bulk load: the first fill of an empty index from a store of millions of likes. After
+ * load_start, puts and deletes are only appended (in transactions as usual), and the index
+ * answers nothing; load_finish then builds it from them in one transaction, by sorting —
+ * several times faster than a B-tree insert per like. The last change of each like (highest
+ * seq) wins, so changes may come twice. A load survives restarts: loading tells whether one
+ * runs. load_start returns 0, ATKV_E_ARG when the index is not empty, or ATKV_E_DB.
+ * load_finish calls tick (when not NULL) every so often; a tick that returns non-zero stops
+ * it: ATKV_E_STOPPED, and the load goes on as before. Otherwise 0 or ATKV_E_DB. */
+bool atkv_likeindex_loading(struct atkv_likeindex *ix);
+int atkv_likeindex_load_start(struct atkv_likeindex *ix);
+int atkv_likeindex_load_finish(struct atkv_likeindex *ix, int (*tick)(void *arg), void *arg);
 
 struct atkv_like_row {
 	const char *did;          /* the liker */

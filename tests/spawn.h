@@ -20,5 +20,7 @@ bool spawn_running(pid_t pid, int *status);
 void sleep_ms(int ms);
 /* The child's peak resident memory so far (VmHWM), in KiB, or -1. */
 long spawn_peak_rss_kb(pid_t pid);
+/* CPU seconds (user + system) the process (the caller too: getpid()) has used so far, or -1. */
+double spawn_cpu_seconds(pid_t pid);
 
 #endif

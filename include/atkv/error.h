@@ -42,6 +42,7 @@ enum atkv_code {
 	ATKV_E_ARG = -30,           /* an argument or option the function cannot use */
 	ATKV_E_TIMEOUT = -31,       /* nothing within the time given */
 	ATKV_E_DB = -32,            /* the database (SQLite) failed */
+	ATKV_E_STOPPED = -33,       /* stopped at the caller's request before finishing */
 };
 
 /* A short fixed description of code; never NULL. */

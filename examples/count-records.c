@@ -3,7 +3,9 @@
  * contents, then what changes live) until nothing new comes for --idle milliseconds, then
  * prints "COLLECTION COUNT" lines, sorted. Build it against an installed libatkv with
  *   cc count-records.c $(pkg-config --cflags --libs atkv) -o count-records
- * Usage: count-records [--nats URL] [--idle MS] NAMESPACE   (e.g. app.bsky, blue.flashes) */
+ * Usage: count-records [--nats URL] [--idle MS] [--partitions MASK] NAMESPACE   (e.g. app.bsky)
+ * --partitions (a bit per partition 0-15, e.g. 0x00ff) counts only those partitions' accounts:
+ * processes with complementary masks share the work, and their counts add up to the whole. */
 #define _POSIX_C_SOURCE 200809L /* getpid */
 #include <atkv/atkv.h>
 
@@ -26,20 +28,24 @@ int main(int argc, char **argv)
 {
 	const char *url = "nats://127.0.0.1:4222", *ns = NULL;
 	long idle_ms = 2000;
+	unsigned long partitions = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nats") && i + 1 < argc)
 			url = argv[++i];
 		else if (!strcmp(argv[i], "--idle") && i + 1 < argc)
 			idle_ms = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--partitions") && i + 1 < argc && (partitions = strtoul(argv[i + 1], NULL, 0)) &&
+		         partitions <= 0xffff)
+			i++;
 		else if (argv[i][0] != '-' && !ns)
 			ns = argv[i];
 		else {
-			fprintf(stderr, "usage: count-records [--nats URL] [--idle MS] NAMESPACE\n");
+			fprintf(stderr, "usage: count-records [--nats URL] [--idle MS] [--partitions MASK] NAMESPACE\n");
 			return 2;
 		}
 	}
 	if (!ns) {
-		fprintf(stderr, "usage: count-records [--nats URL] [--idle MS] NAMESPACE\n");
+		fprintf(stderr, "usage: count-records [--nats URL] [--idle MS] [--partitions MASK] NAMESPACE\n");
 		return 2;
 	}
 
@@ -57,6 +63,7 @@ int main(int argc, char **argv)
 	o.name = name;
 	o.collections = collections;
 	o.ack_none = true;
+	o.partitions = (uint16_t)partitions;
 	struct atkv_consumer *c = NULL;
 	if (atkv_consumer_open(nc, &o, &c, why, sizeof(why))) {
 		fprintf(stderr, "count-records: %s\n", why);

@@ -152,6 +152,25 @@ else
 	diag_file "$tmp/builder.log"
 fi
 
+# Horizontal scaling: two processes, each with half of the 16 partitions, at the same time. Every
+# record counted exactly once between them: their counts add up to the whole, and each had some.
+if $matched; then
+	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 500 --partitions 0x00ff app.bsky \
+		>"$tmp/counts.low" 2>"$tmp/count.err" &
+	low_pid=$!
+	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 500 --partitions 0xff00 app.bsky \
+		>"$tmp/counts.high" 2>>"$tmp/count.err"
+	wait "$low_pid"
+	cat "$tmp/counts.low" "$tmp/counts.high" | awk '{n[$1] += $2} END {for (c in n) print c, n[c]}' | sort >"$tmp/counts.sum"
+fi
+if $matched && cmp -s "$tmp/counts.sum" "$tmp/expected" && [ -s "$tmp/counts.low" ] && [ -s "$tmp/counts.high" ]; then
+	ok "two processes splitting the partitions (0x00ff, 0xff00) count every record exactly once together ($(awk '{s += $2} END {print s}' "$tmp/counts.low") + $(awk '{s += $2} END {print s}' "$tmp/counts.high"))"
+else
+	notok "two processes splitting the partitions count every record exactly once together"
+	diff "$tmp/expected" "$tmp/counts.sum" 2>&1 | head -n 20 | sed 's/^/#   /'
+	diag_file "$tmp/count.err"
+fi
+
 # ---- uninstall ----
 if $MAKE -C "$top_builddir" uninstall DESTDIR="$root" >"$tmp/uninstall.log" 2>&1 &&
 	[ -z "$(find "$root" -type f)" ]; then

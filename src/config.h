@@ -11,7 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* $(sysconfdir)/atkv/atkv.conf, from the build (/etc/atkv/atkv.conf in the packages). */
+#ifndef ATKV_CONFIG_DEFAULT_FILE
 #define ATKV_CONFIG_DEFAULT_FILE "/etc/atkv/atkv.conf"
+#endif
 
 enum atkv_opt_type {
 	ATKV_OPT_STRING,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SCHEMA_VERSION 2
 
@@ -32,10 +33,14 @@ static const char schema[] =
 	"PRAGMA user_version = 2;";
 
 /* A bulk load's changes in stream order; subject NULL: the like was deleted (or its value was
- * bad). The table exists only while the load runs. (Interning subjects as the changes come
- * instead costs more in lookups than the sort at the end does.) */
+ * bad). They live in a file of their own beside the index (LOAD_SUFFIX), attached as `load`,
+ * which goes when the load is done: dropped from the index's own file, the table would leave
+ * it twice the size, half of it free pages. (Interning subjects as the changes come instead
+ * costs more in lookups than the sort at the end does.) */
+#define LOAD_SUFFIX "-load"
 static const char load_table[] =
-	"CREATE TABLE loading (seq INTEGER PRIMARY KEY, did TEXT NOT NULL, rkey TEXT NOT NULL,"
+	"PRAGMA load.journal_mode = WAL; PRAGMA load.synchronous = FULL;"
+	"CREATE TABLE IF NOT EXISTS load.loading (seq INTEGER PRIMARY KEY, did TEXT NOT NULL, rkey TEXT NOT NULL,"
 	" subject TEXT, subject_cid TEXT, created_at TEXT)";
 
 /* The last change of each like wins (ordered by seq within a like, the upsert keeps the
@@ -52,7 +57,6 @@ static const char *const load_finish[] = {
 	BY_SUBJECT_INDEX,
 	"UPDATE subjects SET likes = (SELECT count(*) FROM likes WHERE subject = subjects.id)",
 	"DELETE FROM subjects WHERE likes = 0",
-	"DROP TABLE loading",
 };
 
 enum stmt {
@@ -87,6 +91,7 @@ struct atkv_likeindex {
 	bool writer;
 	sqlite3_stmt *st[N_STMT];
 	sqlite3_stmt *load;  /* appends to `loading`; set while a bulk load runs */
+	char *load_path;     /* the bulk load's file */
 	char *fields;        /* a record's strings, unescaped: reused, grown as records need */
 	size_t fields_n;
 };
@@ -105,6 +110,7 @@ void atkv_likeindex_close(struct atkv_likeindex *ix)
 	if (ix->writer)
 		sqlite3_exec(ix->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(ix->db);
+	free(ix->load_path);
 	free(ix->fields);
 	free(ix);
 }
@@ -118,8 +124,50 @@ static int failed(struct atkv_likeindex *ix, const char *path, const char *what,
 
 static int prepare_load(struct atkv_likeindex *ix)
 {
-	return sqlite3_prepare_v3(ix->db, "INSERT OR REPLACE INTO loading VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
+	return sqlite3_prepare_v3(ix->db, "INSERT OR REPLACE INTO load.loading VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1,
 	                          SQLITE_PREPARE_PERSISTENT, &ix->load, NULL) == SQLITE_OK ? 0 : ATKV_E_DB;
+}
+
+/* 1 when the index holds no like and no subject, 0 when it does, -1 when it cannot tell.
+ * EXISTS, not count(*): a full index would be walked page by page. */
+static int empty(struct atkv_likeindex *ix)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(ix->db, "SELECT NOT EXISTS (SELECT 1 FROM main.likes) AND NOT EXISTS (SELECT 1 FROM main.subjects)",
+	                            -1, &st, NULL);
+	int e = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	return e;
+}
+
+static bool load_file_exists(struct atkv_likeindex *ix) { return access(ix->load_path, F_OK) == 0; }
+
+/* Attaches the load's file (creating it and its table when new) and prepares the appends. */
+static int attach_load(struct atkv_likeindex *ix)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(ix->db, "ATTACH ?1 AS load", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, ix->load_path, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK || sqlite3_exec(ix->db, load_table, NULL, NULL, NULL) || prepare_load(ix))
+		return ATKV_E_DB;
+	return 0;
+}
+
+/* The load's file and SQLite's companions of it. */
+static void remove_load_file(struct atkv_likeindex *ix)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	size_t n = strlen(ix->load_path);
+	char *path = malloc(n + 5);
+	for (size_t i = 0; path && i < 3; i++) {
+		snprintf(path, n + 5, "%s%s", ix->load_path, suffixes[i]);
+		unlink(path);
+	}
+	free(path);
 }
 
 int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex **out, char *why, size_t why_n)
@@ -176,8 +224,19 @@ int atkv_likeindex_open(const char *path, bool readonly, struct atkv_likeindex *
 	for (int i = 0; i < N_STMT; i++)
 		if (sqlite3_prepare_v3(ix->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ix->st[i], NULL) != SQLITE_OK)
 			return failed(ix, path, "cannot prepare a statement", why, why_n);
-	if (ix->writer && atkv_likeindex_loading(ix) && prepare_load(ix))
-		return failed(ix, path, "cannot prepare a statement", why, why_n);
+	size_t path_n = strlen(path) + sizeof(LOAD_SUFFIX);
+	if (!(ix->load_path = malloc(path_n)))
+		return failed(ix, path, "out of memory", why, why_n);
+	snprintf(ix->load_path, path_n, "%s%s", path, LOAD_SUFFIX);
+	/* A load file beside an index with likes is what a crash left between the end of the load
+	 * and the file's removal. */
+	if (ix->writer && load_file_exists(ix)) {
+		int e = empty(ix);
+		if (e == 0)
+			remove_load_file(ix);
+		else if (e < 0 || attach_load(ix))
+			return failed(ix, path, "cannot resume the bulk load", why, why_n);
+	}
 	*out = ix;
 	return 0;
 }
@@ -341,28 +400,17 @@ int atkv_likeindex_totals(struct atkv_likeindex *ix, int64_t *likes, int64_t *su
 
 bool atkv_likeindex_loading(struct atkv_likeindex *ix)
 {
-	sqlite3_stmt *st = NULL;
-	bool loading = sqlite3_prepare_v2(ix->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'loading'",
-	                                  -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return loading;
+	return ix->writer ? ix->load != NULL : load_file_exists(ix) && empty(ix) != 0;
 }
 
 int atkv_likeindex_load_start(struct atkv_likeindex *ix)
 {
 	if (ix->load)
 		return 0;
-	/* EXISTS, not count(*): a full index would be walked page by page. */
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(ix->db, "SELECT EXISTS (SELECT 1 FROM likes) OR EXISTS (SELECT 1 FROM subjects)", -1,
-	                            &st, NULL);
-	int used = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	sqlite3_finalize(st);
-	if (used)
-		return used < 0 ? ATKV_E_DB : ATKV_E_ARG;
-	if (sqlite3_exec(ix->db, load_table, NULL, NULL, NULL) || prepare_load(ix))
-		return ATKV_E_DB;
-	return 0;
+	int e = empty(ix);
+	if (e != 1)
+		return e < 0 ? ATKV_E_DB : ATKV_E_ARG;
+	return attach_load(ix);
 }
 
 struct progress {
@@ -380,7 +428,7 @@ int atkv_likeindex_load_finish(struct atkv_likeindex *ix, int (*tick)(void *arg)
 {
 	if (!ix->load)
 		return 0;
-	/* The statements that know `loading` go before it does. */
+	/* The statement that knows `loading` goes before the file does. */
 	sqlite3_finalize(ix->load);
 	ix->load = NULL;
 	struct progress p = {tick, arg};
@@ -399,9 +447,12 @@ int atkv_likeindex_load_finish(struct atkv_likeindex *ix, int (*tick)(void *arg)
 	if (!rc)
 		rc = atkv_likeindex_commit(ix);
 	if (rc) {
-		/* The load goes on from where it was: its table is back. */
+		/* The load goes on from where it was. */
 		atkv_likeindex_rollback(ix);
 		prepare_load(ix);
+	} else {
+		sqlite3_exec(ix->db, "DETACH load", NULL, NULL, NULL);
+		remove_load_file(ix);
 	}
 	sqlite3_progress_handler(ix->db, 0, NULL, NULL);
 	sqlite3_exec(ix->db, "PRAGMA threads = 0", NULL, NULL, NULL);

@@ -35,8 +35,9 @@ int atkv_likeindex_delete(struct atkv_likeindex *ix, uint64_t seq, const char *d
  * load_start, puts and deletes are only appended (in transactions as usual), and the index
  * answers nothing; load_finish then builds it from them in one transaction, by sorting —
  * several times faster than a B-tree insert per like. The last change of each like (highest
- * seq) wins, so changes may come twice. A load survives restarts: loading tells whether one
- * runs. load_start returns 0, ATKV_E_ARG when the index is not empty, or ATKV_E_DB.
+ * seq) wins, so changes may come twice. The changes wait in a file of their own beside the
+ * index (PATH-load), removed when the load is done. A load survives restarts: loading tells
+ * whether one runs (to a reader: whether the index is still empty beside such a file). load_start returns 0, ATKV_E_ARG when the index is not empty, or ATKV_E_DB.
  * load_finish calls tick (when not NULL) every so often; a tick that returns non-zero stops
  * it: ATKV_E_STOPPED, and the load goes on as before. Otherwise 0 or ATKV_E_DB. */
 bool atkv_likeindex_loading(struct atkv_likeindex *ix);

@@ -88,13 +88,23 @@ static void bulk_load(const char *path)
 	           atkv_likeindex_delete(ix, 9, B, "l2") == 0 && atkv_likeindex_commit(ix) == 0,
 	       "changes appended, a bad value as a delete");
 	tap_ok(count(P1) == 0 && count(P2) == 0, "nothing is indexed before the load finishes");
+	atkv_likeindex_close(ix);
+	struct atkv_likeindex *ro = NULL;
+	tap_ok(atkv_likeindex_open(path, false, &ix, why, sizeof(why)) == 0 && atkv_likeindex_loading(ix) &&
+	           atkv_likeindex_open(path, true, &ro, why, sizeof(why)) == 0 && atkv_likeindex_loading(ro),
+	       "reopened, the load is still under way, and a reader sees it is");
+	atkv_likeindex_close(ro);
 	int ticks = 0;
 	tap_eq(atkv_likeindex_load_finish(ix, stop_soon, &ticks), ATKV_E_STOPPED, "a tick that says stop stops the build");
 	atkv_likeindex_begin(ix);
 	tap_ok(atkv_likeindex_loading(ix) && put_at(10, B, "l3", P2, "t10") == 0 && atkv_likeindex_commit(ix) == 0 &&
 	           count(P2) == 0,
 	       "and the load goes on as before");
-	tap_ok(atkv_likeindex_load_finish(ix, NULL, NULL) == 0 && !atkv_likeindex_loading(ix), "the load finishes");
+	char load_file[200];
+	snprintf(load_file, sizeof(load_file), "%s-load", path);
+	tap_ok(access(load_file, F_OK) == 0, "the changes wait in %s", load_file);
+	tap_ok(atkv_likeindex_load_finish(ix, NULL, NULL) == 0 && !atkv_likeindex_loading(ix) && access(load_file, F_OK) != 0,
+	       "the load finishes, and its file goes");
 	struct rows r = {"", 0};
 	atkv_likeindex_by_liker(ix, A, 0, collect, &r);
 	int64_t likes = -1, subjects = -1;

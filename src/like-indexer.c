@@ -78,18 +78,21 @@ struct indexer {
 	bool waiting_logged;
 	bool drained;            /* the last batch emptied the consumer */
 	int64_t load_started_ms; /* a bulk load runs since then; 0: none */
+	bool load_checked;       /* whether to bulk load was decided (at the first batch) */
 };
 
 /* A bulk load runs when one was under way before a restart, or when the index is empty and
- * at least --bulk-load likes wait. Returns 0, or -1 when the index failed. */
-static int start_load(struct indexer *x)
+ * at least --bulk-load likes wait: backlog, as the first batch counts it (its changes and those
+ * its last one says are left; asking the server would have it count through the stream).
+ * Returns 0, or -1 when the index failed. */
+static int start_load(struct indexer *x, uint64_t backlog)
 {
 	int64_t min = atkv_config_int(x->cfg, "bulk-load");
-	uint64_t pending = 0, ack_pending = 0;
+	x->load_checked = true;
 	if (atkv_likeindex_loading(x->ix)) {
 		atkv_log(ATKV_LOG_INFO, "resuming the bulk load: queries answer once it has read the whole store");
 	} else {
-		if (!min || atkv_consumer_pending(x->c, &pending, &ack_pending) || pending + ack_pending < (uint64_t)min)
+		if (!min || backlog < (uint64_t)min)
 			return 0;
 		int rc = atkv_likeindex_load_start(x->ix);
 		if (rc == ATKV_E_ARG)
@@ -99,15 +102,14 @@ static int start_load(struct indexer *x)
 			return -1;
 		}
 		atkv_log(ATKV_LOG_INFO, "bulk load of %llu changes into the empty index: queries answer once it is done",
-		         (unsigned long long)(pending + ack_pending));
+		         (unsigned long long)backlog);
 	}
 	x->load_started_ms = atkv_now_ms();
 	return 0;
 }
 
-/* Opens the consumer; returns 0, 1 to retry later (the bucket is not there yet), 2 for a
- * configuration the server refuses (e.g. a consumer of that name with another filter), or 3
- * when the index failed. */
+/* Opens the consumer; returns 0, 1 to retry later (the bucket is not there yet), or 2 for a
+ * configuration the server refuses (e.g. a consumer of that name with another filter). */
 static int open_consumer(struct indexer *x)
 {
 	static const char *likes[] = {LIKE, NULL};
@@ -122,7 +124,7 @@ static int open_consumer(struct indexer *x)
 	int rc = atkv_consumer_open(x->nc, &o, &x->c, why, sizeof(why));
 	if (rc == 0) {
 		atkv_log(ATKV_LOG_INFO, "consuming %s as %s", LIKE, o.name);
-		return x->load_started_ms ? 0 : start_load(x) ? 3 : 0;
+		return 0;
 	}
 	if (rc == ATKV_E_ARG) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
@@ -236,6 +238,8 @@ static int run_batch(struct indexer *x)
 	x->drained = got >= 0 && x->pending == 0;
 	if (!n)
 		return got < 0 ? -2 : 0;
+	if (!x->load_checked && start_load(x, (uint64_t)n + x->pending))
+		return -1;
 	int64_t t0 = atkv_now_ms();
 	if (atkv_likeindex_begin(x->ix))
 		rc = ATKV_E_DB;
@@ -303,12 +307,15 @@ static int lock_index(const char *db, int *fd)
 
 static int run(struct indexer *x)
 {
+	/* A load a restart interrupted goes on, even when nothing is left to read. */
+	if (atkv_likeindex_loading(x->ix) && start_load(x, 0))
+		return 1;
 	while (!stop_requested) {
 		int64_t now = atkv_now_ms();
 		if (!x->c && now >= x->next_open_ms) {
 			int rc = open_consumer(x);
-			if (rc >= 2)
-				return rc == 2 ? 2 : 1;
+			if (rc == 2)
+				return 2;
 			if (rc)
 				x->next_open_ms = now + RETRY_OPEN_MS;
 		}

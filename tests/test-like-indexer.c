@@ -418,6 +418,21 @@ int main(void)
 	tap_ok(subject_count(P1) == 2 + 1000 + 1 && subject_count(P2) == 1000 && total_likes(&consistent) == 3005 && consistent,
 	       "then it goes on live: an unlike and a like applied");
 	spawn_stop(x, SIGTERM, 10000);
+
+	/* A load whose every change was read before a crash (here: left so through the index's
+	 * API, under a consumer with nothing left to deliver) is finished at the next start. */
+	snprintf(db, sizeof(db), "%s/resumed.sqlite", tmp);
+	struct atkv_likeindex *ix = NULL;
+	char why[256];
+	const char *v = "{\"subject\":{\"uri\":\"" P3 "\"}}";
+	bool left = atkv_likeindex_open(db, false, &ix, why, sizeof(why)) == 0 && atkv_likeindex_load_start(ix) == 0 &&
+	            atkv_likeindex_begin(ix) == 0 && atkv_likeindex_put(ix, 1, C, "zz", v, strlen(v), why, sizeof(why)) == 0 &&
+	            atkv_likeindex_commit(ix) == 0;
+	atkv_likeindex_close(ix);
+	x = start_indexer("--consumer", "bulk");
+	tap_ok(left && wait_likes(1, 15000) && !index_loading() && subject_count(P3) == 1,
+	       "a load left with nothing more to read is finished at the next start");
+	spawn_stop(x, SIGTERM, 10000);
 	snprintf(db, sizeof(db), "%s", first);
 
 	/* 6. A bad option exits 2. */

@@ -32,7 +32,9 @@ if ! $MAKE -C "$top_builddir" install DESTDIR="$root" >"$tmp/install.log" 2>&1; 
 	diag_file "$tmp/install.log"
 	finish
 fi
-unitdir=$(sed -n 's/^systemdsystemunitdir = //p' "$top_builddir/Makefile")
+# Wherever configure put them (distcheck: under its own prefix).
+unitdir=$(find "$root" -name atkv.target -printf '%h\n' | head -n 1)
+unitdir=${unitdir#"$root"}
 nats_server=$(sed -n 's/^NATS_SERVER = //p' "$top_builddir/Makefile")
 units="atkv-builder.service atkv-like-indexer.service atkv-nats.service atkv.target"
 missing=""
@@ -46,8 +48,13 @@ fi
 
 # What the units name must exist in the root: the standard targets (copied from this machine),
 # and the programs outside atkv (stubs: verify only checks that they can be executed).
-mkdir -p "$root$unitdir"
-cp -an /lib/systemd/system/. "$root$unitdir/" 2>/dev/null
+# Units installed elsewhere (distcheck's prefix) are looked at where systemd would find them.
+mkdir -p "$root/lib/systemd/system"
+cp -an /lib/systemd/system/. "$root/lib/systemd/system/" 2>/dev/null
+if [ "$unitdir" != /lib/systemd/system ]; then
+	for u in $units; do cp "$root$unitdir/$u" "$root/lib/systemd/system/"; done
+	unitdir=/lib/systemd/system
+fi
 for stub in "$nats_server" /bin/kill; do
 	mkdir -p "$root$(dirname "$stub")"
 	printf '#!/bin/sh\n' >"$root$stub"
@@ -65,7 +72,7 @@ else
 fi
 
 for u in atkv-builder.service atkv-like-indexer.service atkv-nats.service; do
-	systemd-analyze security --offline=yes --root="$root" "$u" >"$tmp/security.log" 2>&1
+	(cd / && systemd-analyze security --offline=yes --root="$root" "$unitdir/$u") >"$tmp/security.log" 2>&1
 	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/security.log")
 	if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }'; then
 		ok "systemd-analyze security $u: exposure $level (2.0 or lower)"

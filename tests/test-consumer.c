@@ -55,6 +55,7 @@ static void del(const char *uri)
 struct seen {
 	char items[64][200];
 	uint64_t seqs[64];
+	int64_t stored_ns[64];
 	int n;
 };
 
@@ -77,6 +78,7 @@ static void drain(struct atkv_consumer *c, int quiet_ms, bool ack, struct seen *
 			snprintf(s->items[s->n], sizeof(s->items[0]), "%s%s",
 			         ch->kind == ATKV_CHANGE_DELETE ? "-" : "", ch->uri ? ch->uri : ch->subject);
 			s->seqs[s->n] = ch->stream_seq;
+			s->stored_ns[s->n] = ch->stored_ns;
 			s->n++;
 		}
 		if (ack)
@@ -314,8 +316,9 @@ static void test_start(void)
 	tap_ok(s.n == 1 && seen_has(&s, "at://" ALICE "/" LIKE "/3l6"), "from now: only what comes after (%d)", s.n);
 	atkv_consumer_close(c);
 
-	sleep_ms(1100);
-	int64_t t = wall_ms();
+	/* The start: just after the last change, by the server's clock (which stamps the changes),
+	 * not this process's, so that no clock adjustment between the two can move it. */
+	int64_t t = s.n ? s.stored_ns[0] / 1000000 + 1 : wall_ms();
 	sleep_ms(50);
 	put("at://" BOB "/" LIKE "/3l7", "{\"$type\":\"" LIKE "\",\"n\":7}", "bafyreig");
 	atkv_consumer_options_init(&o);

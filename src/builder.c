@@ -26,16 +26,12 @@
 #define PROGRAM "atkv-builder"
 
 static const struct atkv_option options[] = {
-	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
+	ATKV_NATS_CONFIG_OPTIONS,
 	{"relay", ATKV_OPT_WS_URL, "wss://bsky.network", "URL", "relay or PDS to read the firehose from", 0, 0, NULL, false},
 	{"cursor", ATKV_OPT_INT, "-1", "SEQ", "start after this seq instead of the stored cursor (-1: stored; flag only)", -1, INT64_MAX, NULL, true},
 	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them", 1, 5, NULL, false},
 	{"record-max-bytes", ATKV_OPT_INT, "-1", "BYTES", "size limit of bucket record (-1: none)", -1, INT64_MAX, NULL, false},
 	{"record-max-age", ATKV_OPT_INT, "0", "SECONDS", "age limit of records (0: none)", 0, INT64_MAX, NULL, false},
-	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL, false},
-	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL, false},
-	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL, false},
-	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false},
 	{"relay-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for a wss:// relay (default: the system's)", 0, 0, NULL, false},
 	{"max-inflight", ATKV_OPT_INT, "20000", "N", "KV writes awaiting acknowledgement before reading pauses", 1, 10000000, NULL, false},
 	{"max-inflight-bytes", ATKV_OPT_INT, "67108864", "BYTES", "bytes of those writes before reading pauses", 65536, INT64_MAX, NULL, false},
@@ -338,11 +334,7 @@ static size_t account_cache(size_t max_events)
 static int setup(struct builder *b, char *why, size_t why_n)
 {
 	const struct atkv_config *c = b->cfg;
-	struct atkv_nats_options no = {
-		.urls = atkv_config_str(c, "nats"), .name = PROGRAM, .creds = atkv_config_str(c, "creds"),
-		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
-		.tls_key = atkv_config_str(c, "tls-key"),
-	};
+	struct atkv_nats_options no = atkv_nats_options_from_config(c, PROGRAM);
 	if (atkv_nats_connect(&no, 10000, &b->nc, why, why_n))
 		return 1;
 	jsOptions jo;

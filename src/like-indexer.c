@@ -31,11 +31,7 @@
 #define RETRY_OPEN_MS 5000
 
 static const struct atkv_option options[] = {
-	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false},
-	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL, false},
-	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL, false},
-	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL, false},
-	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false},
+	ATKV_NATS_CONFIG_OPTIONS,
 	{"db", ATKV_OPT_PATH, "/var/lib/atkv/like-index.sqlite", "FILE", "the SQLite like index", 0, 0, NULL, false},
 	{"consumer", ATKV_OPT_STRING, "like-indexer", "NAME", "durable consumer name on KV_record", 0, 0, NULL, false},
 	{"batch", ATKV_OPT_INT, "5000", "N", "changes applied per transaction, at most", 1, 100000, NULL, false},
@@ -365,11 +361,7 @@ int main(int argc, char **argv)
 	mallopt(M_TOP_PAD, 16 << 20);
 	x.batch_max = (int)atkv_config_int(x.cfg, "batch");
 	int code = 1, lock_fd = -1;
-	struct atkv_nats_options no = {
-		.urls = atkv_config_str(x.cfg, "nats"), .name = PROGRAM, .creds = atkv_config_str(x.cfg, "creds"),
-		.tls_ca = atkv_config_str(x.cfg, "tls-ca"), .tls_cert = atkv_config_str(x.cfg, "tls-cert"),
-		.tls_key = atkv_config_str(x.cfg, "tls-key"),
-	};
+	struct atkv_nats_options no = atkv_nats_options_from_config(x.cfg, PROGRAM);
 	if (!(x.batch = calloc((size_t)x.batch_max, sizeof(*x.batch)))) {
 		atkv_log(ATKV_LOG_ERROR, "out of memory");
 	} else if (lock_index(atkv_config_str(x.cfg, "db"), &lock_fd)) {

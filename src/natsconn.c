@@ -83,3 +83,12 @@ int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConne
 	}
 	return 0;
 }
+
+struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config *c, const char *name)
+{
+	return (struct atkv_nats_options){
+		.urls = atkv_config_str(c, "nats"), .name = name, .creds = atkv_config_str(c, "creds"),
+		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
+		.tls_key = atkv_config_str(c, "tls-key"),
+	};
+}

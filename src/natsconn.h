@@ -3,8 +3,18 @@
 #ifndef ATKV_NATSCONN_H
 #define ATKV_NATSCONN_H
 
+#include "config.h"
+
 #include <nats/nats.h>
 #include <stddef.h>
+
+/* The options of every program that talks to NATS, for its table of options (config.h). */
+#define ATKV_NATS_CONFIG_OPTIONS \
+	{"nats", ATKV_OPT_NATS_URLS, "nats://127.0.0.1:4222", "URL[,URL...]", "NATS servers", 0, 0, "NATS_URL", false}, \
+	{"creds", ATKV_OPT_PATH, NULL, "FILE", "NATS user credentials file", 0, 0, NULL, false}, \
+	{"tls-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle that signed the NATS servers' certificates", 0, 0, NULL, false}, \
+	{"tls-cert", ATKV_OPT_PATH, NULL, "FILE", "client certificate for NATS", 0, 0, NULL, false}, \
+	{"tls-key", ATKV_OPT_PATH, NULL, "FILE", "key of the client certificate", 0, 0, NULL, false}
 
 struct atkv_nats_options {
 	const char *urls;      /* "nats://h1:4222,nats://h2:4222" */
@@ -20,5 +30,9 @@ struct atkv_nats_options {
  * The caller destroys *nc with natsConnection_Destroy. */
 int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConnection **nc,
                       char *why, size_t why_n);
+
+/* The values of ATKV_NATS_CONFIG_OPTIONS in c (the strings stay c's), for a connection named
+ * name. */
+struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config *c, const char *name);
 
 #endif

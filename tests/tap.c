@@ -59,6 +59,16 @@ int tap_done(void)
 	return failures ? 1 : 0;
 }
 
+void tap_remove_dir(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (getenv("ATKV_TEST_KEEP"))
+		tap_note("kept %s", dir);
+	else if (system(cmd) != 0)
+		tap_note("could not remove %s", dir);
+}
+
 const char *tap_path(const char *rel)
 {
 	static char path[4096];

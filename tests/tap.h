@@ -17,6 +17,10 @@ void tap_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the plan; returns the process exit status (0 when every check passed). */
 int tap_done(void);
 
+/* Removes a test's temporary directory, or keeps it (and says where) when ATKV_TEST_KEEP is
+ * set, to look at its logs. */
+void tap_remove_dir(const char *dir);
+
 /* $srcdir/rel (srcdir from the environment, "." without it), in a static buffer. */
 const char *tap_path(const char *rel);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated; the NUL is not counted).

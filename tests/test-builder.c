@@ -649,12 +649,7 @@ int main(void)
 	nats_server_destroy(&server);
 	nats_Close();
 	notify_stop();
-	char cmd[160];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-	if (getenv("ATKV_TEST_KEEP"))
-		tap_note("logs kept in %s", tmp);
-	else if (system(cmd) != 0)
-		tap_note("could not remove %s", tmp);
+	tap_remove_dir(tmp);
 	json_decref(e.records);
 	json_decref(e.accounts);
 	return tap_done();

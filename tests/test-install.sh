@@ -10,10 +10,8 @@ top_builddir=${top_builddir:-.}
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-diag_file() { [ -s "$1" ] && tail -n "${2:-20}" "$1" | sed 's/^/#   /'; return 0; }
+# shellcheck source=tests/tap.sh
+. "$srcdir/tests/tap.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-install.XXXXXX") || { echo "not ok 1 - mktemp"; echo "1..1"; exit 0; }
 nats_pid='' replay_pid='' builder_pid=''

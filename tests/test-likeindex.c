@@ -201,7 +201,7 @@ int main(void)
 	atkv_likeindex_close(ix);
 
 	/* Not a like index. */
-	char other[160], cmd[400];
+	char other[160];
 	snprintf(other, sizeof(other), "%s/other.sqlite", dir);
 	FILE *f = fopen(other, "w");
 	if (f)
@@ -211,8 +211,6 @@ int main(void)
 	snprintf(other, sizeof(other), "%s/bulk.sqlite", dir);
 	bulk_load(other);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		tap_note("could not remove %s", dir);
+	tap_remove_dir(dir);
 	return tap_done();
 }

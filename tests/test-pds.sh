@@ -21,18 +21,8 @@ builder=src/atkv-builder
 indexer=src/atkv-like-indexer
 query=src/atkv-get-likes-by
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { # check DESCRIPTION COMMAND...
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else notok "$d"; fi
-}
-diag_file() { # last lines of a log file as TAP diagnostics
-	[ -s "$1" ] && tail -n "${2:-20}" "$1" | sed 's/^/#   /'
-	return 0
-}
+# shellcheck source=tests/tap.sh
+. "$srcdir/tests/tap.sh"
 
 if [ "${ATKV_SKIP_PDS_TEST:-0}" = 1 ]; then
 	echo "1..0 # SKIP ATKV_SKIP_PDS_TEST=1"

@@ -398,7 +398,8 @@ int main(int argc, char **argv)
 	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...]", summary, options, N_OPTIONS, 0, argc, argv, &b.cfg);
 	if (rc >= 0)
 		return rc;
-	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(b.cfg, "log-level")));
+	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(b.cfg, "log-level")),
+	              atkv_journal_send);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	struct sigaction sa;

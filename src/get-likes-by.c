@@ -4,7 +4,7 @@
 #include "config.h"
 #include "likeindex.h"
 
-#include <atkv/atkv.h>
+#include <atkv/syntax.h>
 
 #include <jansson.h>
 #include <stdio.h>
@@ -43,7 +43,7 @@ static int print_row(void *arg, const struct atkv_like_row *row)
 		return 0;
 	}
 	char like[16 + ATKV_DID_MAX + ATKV_RKEY_MAX + sizeof("app.bsky.feed.like")];
-	atkv_record_uri_build(like, sizeof(like), row->did, "app.bsky.feed.like", row->rkey);
+	snprintf(like, sizeof(like), "at://%s/app.bsky.feed.like/%s", row->did, row->rkey);
 	json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "subject", row->subject_uri, "like", like, "subjectCid",
 	                      row->subject_cid, "createdAt", row->created_at, "did", row->did);
 	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

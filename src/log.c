@@ -1,4 +1,4 @@
-/* log.c — journald or stderr logging (see log.h). journald is used only when JOURNAL_STREAM
+/* log.c — journald or stderr logging (see log.h; the journal side is journal.c). journald is used only when JOURNAL_STREAM
  * names the device and inode of our stderr: a service whose output was redirected elsewhere
  * keeps plain lines. */
 #include "log.h"
@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-journal.h>
 
 /* Set once by atkv_log_init before threads start; never written again. */
 static struct {
 	const char *program;
 	enum atkv_log_level level;
-	bool journal;
-} logger = {"atkv", ATKV_LOG_INFO, false};
+	atkv_log_journal_fn *journal; /* NULL: stderr */
+} logger = {"atkv", ATKV_LOG_INFO, NULL};
 
 int atkv_log_level_parse(const char *s)
 {
@@ -40,11 +39,11 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void atkv_log_init(const char *program, enum atkv_log_level level)
+void atkv_log_init(const char *program, enum atkv_log_level level, atkv_log_journal_fn *journal)
 {
 	logger.program = program;
 	logger.level = level;
-	logger.journal = stderr_is_journal();
+	logger.journal = journal && stderr_is_journal() ? journal : NULL;
 }
 
 bool atkv_log_enabled(enum atkv_log_level level) { return level <= logger.level; }
@@ -65,30 +64,7 @@ static void emit(enum atkv_log_level level, const struct atkv_log_at *at, const 
 	char msg[2048], where[1024] = "";
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (logger.journal) {
-		char seq[32] = "", did[600] = "", path[600] = "", kind[80] = "";
-		if (at && at->seq >= 0)
-			snprintf(seq, sizeof(seq), "ATKV_SEQ=%lld", (long long)at->seq);
-		if (at && at->did)
-			snprintf(did, sizeof(did), "ATKV_DID=%.*s", at->did_n, at->did);
-		if (at && at->path)
-			snprintf(path, sizeof(path), "ATKV_PATH=%.*s", at->path_n, at->path);
-		if (at && at->kind)
-			snprintf(kind, sizeof(kind), "ATKV_KIND=%s", at->kind);
-		/* Empty fields are skipped by ending the list at the first one missing. */
-		const char *fields[4] = {NULL, NULL, NULL, NULL};
-		int n = 0;
-		if (seq[0])
-			fields[n++] = seq;
-		if (did[0])
-			fields[n++] = did;
-		if (path[0])
-			fields[n++] = path;
-		if (kind[0])
-			fields[n++] = kind;
-		sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", (int)level, "SYSLOG_IDENTIFIER=%s",
-		                logger.program, n > 0 ? "%s" : NULL, fields[0], n > 1 ? "%s" : NULL,
-		                fields[1], n > 2 ? "%s" : NULL, fields[2], n > 3 ? "%s" : NULL, fields[3],
-		                NULL);
+		logger.journal(level, logger.program, msg, at);
 		return;
 	}
 	if (at) {

@@ -27,8 +27,13 @@ struct atkv_log_at {
 /* Parses "error", "warning", "info" or "debug". Returns -1 for anything else. */
 int atkv_log_level_parse(const char *s);
 
-/* Sets the program name and threshold, and detects the journal. Call once, early. */
-void atkv_log_init(const char *program, enum atkv_log_level level);
+/* Sends one line to journald: atkv_journal_send (journal.c, which links libsystemd). */
+typedef void atkv_log_journal_fn(enum atkv_log_level level, const char *program, const char *msg,
+                                 const struct atkv_log_at *at);
+atkv_log_journal_fn atkv_journal_send;
+/* Sets the program name and threshold, and sends lines through journal when stderr is the
+ * journal (a service's; tools pass NULL and always write to stderr). Call once, early. */
+void atkv_log_init(const char *program, enum atkv_log_level level, atkv_log_journal_fn *journal);
 
 /* True when lines at level would be written. */
 bool atkv_log_enabled(enum atkv_log_level level);

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
 {
 	struct atkv_config *cfg = NULL;
 	char why[1024];
-	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...] [DID]\n       " PROGRAM " --subject AT-URI [--count]",
+	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...] [DID]\n   or: " PROGRAM " --subject AT-URI [--count]",
 	                           summary, options, N_OPTIONS, 1, argc, argv, &cfg);
 	if (rc >= 0)
 		return rc;

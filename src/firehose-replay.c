@@ -4,6 +4,7 @@
  * dropped connections and malformed frames on demand. One libwebsockets 4.1 service loop; the
  * capture is mmap'd once and every client keeps only its position in it. */
 #include "capture.h"
+#include "replayloop.h"
 #include "cborscan.h"
 #include "err.h"
 #include "firehose.h"
@@ -53,7 +54,12 @@ struct frame {
 	uint32_t seq_at;      /* offset of the body's seq integer in the frame */
 	int64_t seq;          /* -1: no seq of its own (#info, error frames, undecodable frames) */
 	uint8_t seq_n;        /* encoded length of that integer; 0 when it cannot be rewritten */
+	uint16_t rkeys_n;     /* TID record keys in its ops, at replay.rkey_at[rkeys_first...] */
+	uint32_t rkeys_first;
 };
+
+/* The ops of one commit a replay rewrites at most (the firehose carries 200 at most). */
+#define RKEYS_PER_FRAME 1024
 
 struct options {
 	const char *file;
@@ -78,6 +84,10 @@ struct replay {
 	size_t n_frames;
 	int64_t max_seq;        /* -1 when no frame carries a seq */
 	int64_t loop_step;      /* added to every seq once per completed loop */
+	uint32_t *rkey_at;      /* offsets of TID record keys in their frames (frame.rkeys_first) */
+	size_t n_rkey_at;
+	uint64_t max_loop;      /* the last loop whose TIDs can all be shifted */
+	uint32_t max_len;       /* the longest frame */
 	uint8_t *scratch;       /* LWS_PRE + FRAG_MAX: lws_write needs writable headroom */
 	struct lws_context *ctx;
 	lws_sorted_usec_list_t tick;
@@ -111,6 +121,7 @@ struct client {
 	size_t idx;
 	bool in_msg;                   /* a message is partly sent */
 	struct msg msg;
+	uint8_t *own;                  /* max_len + 9 bytes: a frame being rewritten on a later loop */
 	size_t msg_sent;
 	bool garbage_due;
 	uint64_t frames_sent, garbage_sent;
@@ -179,28 +190,6 @@ static int seq_locate(const uint8_t *frame, size_t n, size_t *at, size_t *len, i
 	return ATKV_E_FRAME;
 }
 
-/* Builds in *m the message for frame f on loop `loop`: the frame itself on loop 0, or with its
- * seq replaced by seq + loop * loop_step in its shortest encoding (the key "seq" and everything
- * around it stay as they are, so key order and the rest of the body are untouched). Frames
- * without a rewritable seq go out as they are on every loop. The caller checked at startup that
- * the new seq cannot overflow. Cannot fail. */
-static void msg_build(const struct replay *r, const struct frame *f, uint64_t loop, struct msg *m)
-{
-	const uint8_t *p = r->cap + f->off;
-	memset(m, 0, sizeof(*m));
-	if (loop == 0 || f->seq < 0 || f->seq_n == 0) {
-		m->a = p;
-		m->an = f->len;
-		return;
-	}
-	uint64_t v = (uint64_t)f->seq + loop * (uint64_t)r->loop_step;
-	m->a = p;
-	m->an = f->seq_at;
-	m->mn = cbor_uint_encode(v, m->mid);
-	m->b = p + f->seq_at + f->seq_n;
-	m->bn = f->len - f->seq_at - f->seq_n;
-}
-
 static size_t msg_len(const struct msg *m)
 {
 	return m->an + m->mn + m->bn;
@@ -222,6 +211,43 @@ static void msg_copy(const struct msg *m, size_t off, uint8_t *dst, size_t n)
 		n -= k;
 		off = 0;
 	}
+}
+
+/* Builds in *m the message for frame f on loop `loop`: the frame itself on loop 0, or with its
+ * seq replaced by seq + loop * loop_step in its shortest encoding (the key "seq" and everything
+ * around it stay as they are, so key order and the rest of the body are untouched). Frames
+ * without a rewritable seq go out as they are on every loop. The caller checked at startup that
+ * the new seq cannot overflow. Cannot fail. */
+static void msg_build(const struct replay *r, const struct frame *f, uint64_t loop, struct msg *m,
+                      uint8_t *own)
+{
+	const uint8_t *p = r->cap + f->off;
+	memset(m, 0, sizeof(*m));
+	if (loop == 0 || f->seq < 0 || f->seq_n == 0) {
+		m->a = p;
+		m->an = f->len;
+	} else {
+		uint64_t v = (uint64_t)f->seq + loop * (uint64_t)r->loop_step;
+		m->a = p;
+		m->an = f->seq_at;
+		m->mn = cbor_uint_encode(v, m->mid);
+		m->b = p + f->seq_at + f->seq_n;
+		m->bn = f->len - f->seq_at - f->seq_n;
+	}
+	if (loop == 0 || f->rkeys_n == 0)
+		return;
+	/* New record keys: the one case that copies the frame, into the client's own buffer. */
+	size_t len = msg_len(m);
+	msg_copy(m, 0, own, len);
+	for (uint16_t i = 0; i < f->rkeys_n; i++) {
+		size_t at = r->rkey_at[f->rkeys_first + i];
+		if (m->mn && at > f->seq_at) /* behind a seq that changed length */
+			at = at - f->seq_n + m->mn;
+		atkv_loop_tid_shift((char *)own + at, loop); /* checked at startup: cannot fail */
+	}
+	memset(m, 0, sizeof(*m));
+	m->a = own;
+	m->an = len;
 }
 
 /* The garbage message number g of a connection: deterministic bytes from a fixed LCG seeded by
@@ -267,6 +293,33 @@ static int capture_map(const char *path, const uint8_t **p, size_t *n)
 	return 0;
 }
 
+/* Notes where frame f's TID record keys are, for later loops, and how many loops they allow.
+ * Returns 0, or -1 after printing why. */
+static int rkeys_index(struct replay *r, struct frame *f, const uint8_t *p, size_t len)
+{
+	uint32_t at[RKEYS_PER_FRAME];
+	size_t found = 0;
+	if (atkv_loop_rkeys_locate(p, len, at, RKEYS_PER_FRAME, &found) || found == 0)
+		return 0;
+	if (found > RKEYS_PER_FRAME)
+		found = RKEYS_PER_FRAME; /* beyond the firehose's limit: the rest repeat their keys */
+	uint32_t *more = realloc(r->rkey_at, (r->n_rkey_at + found) * sizeof(*more));
+	if (!more) {
+		fprintf(stderr, PROG ": out of memory indexing %s\n", r->opt.file);
+		return -1;
+	}
+	r->rkey_at = more;
+	f->rkeys_first = (uint32_t)r->n_rkey_at;
+	f->rkeys_n = (uint16_t)found;
+	for (size_t i = 0; i < found; i++) {
+		uint64_t max = atkv_loop_max((const char *)p + at[i]);
+		if (max < r->max_loop)
+			r->max_loop = max;
+		r->rkey_at[r->n_rkey_at++] = at[i];
+	}
+	return 0;
+}
+
 /* Indexes every frame of the capture: position, seq, where the seq integer sits. Frames that do
  * not decode keep their place and are sent as they are. Returns 0, or -1 after printing why. */
 static int capture_index(struct replay *r)
@@ -286,6 +339,7 @@ static int capture_index(struct replay *r)
 	const uint8_t *p;
 	int rc;
 	r->max_seq = -1;
+	r->max_loop = UINT64_MAX;
 	while ((rc = atkv_capture_next(r->cap, r->cap_len, &off, &p, &len)) == 1) {
 		if (r->n_frames == cap) {
 			size_t ncap = cap ? cap * 2 : 1024;
@@ -303,6 +357,8 @@ static int capture_index(struct replay *r)
 		memset(f, 0, sizeof(*f));
 		f->off = (size_t)(p - r->cap);
 		f->len = (uint32_t)len; /* capture lengths are 4 bytes */
+		if (f->len > r->max_len)
+			r->max_len = f->len;
 		f->seq = -1;
 		const struct atkv_event *ev;
 		struct atkv_err err = {0};
@@ -320,6 +376,8 @@ static int capture_index(struct replay *r)
 				f->seq_at = (uint32_t)at;
 				f->seq_n = (uint8_t)n;
 			}
+			if (rkeys_index(r, f, p, len))
+				return atkv_firehose_free(fh), -1;
 			if (ev->seq > r->max_seq)
 				r->max_seq = ev->seq;
 			if (min_seq < 0 || ev->seq < min_seq)
@@ -342,6 +400,11 @@ static int capture_index(struct replay *r)
 	if (r->loop_step > 0 && r->opt.loops - 1 > (uint64_t)(INT64_MAX - r->max_seq) / (uint64_t)r->loop_step) {
 		fprintf(stderr, PROG ": --loop %" PRIu64 ": seq would overflow a 64-bit integer\n",
 		        r->opt.loops);
+		return -1;
+	}
+	if (r->opt.loops - 1 > r->max_loop) {
+		fprintf(stderr, PROG ": --loop %" PRIu64 ": at most %" PRIu64 " loops, or the record keys (TIDs) "
+		        "would pass the largest TID\n", r->opt.loops, r->max_loop + 1);
 		return -1;
 	}
 	fprintf(stderr, PROG ": %s: %zu frames, seq %" PRId64 "..%" PRId64 ", %zu undecodable\n",
@@ -494,7 +557,12 @@ static int client_step(struct replay *r, struct client *c)
 		if (now - due > period)
 			c->t0 = now - c->frames_sent * 1000000u / r->opt.rate;
 	}
-	msg_build(r, &r->frames[c->idx], c->loop, &c->msg);
+	if (c->loop > 0 && r->frames[c->idx].rkeys_n && !c->own && !(c->own = malloc((size_t)r->max_len + 9))) {
+		fprintf(stderr, PROG ": out of memory for a rewritten frame\n");
+		c->end = END_ERROR;
+		return -1;
+	}
+	msg_build(r, &r->frames[c->idx], c->loop, &c->msg, c->own);
 	c->in_msg = true;
 	c->msg_sent = 0;
 	return send_fragment(r, c);
@@ -544,6 +612,8 @@ static void client_close(struct replay *r, struct client *c)
 	if (r->tearing_down && c->end == END_PEER)
 		c->end = END_STOP_FORCED;
 	lws_sul_cancel(&c->pace);
+	free(c->own);
+	c->own = NULL;
 	r->n_clients--;
 	char cur[24] = "none";
 	if (c->has_cursor)
@@ -631,8 +701,11 @@ static void usage(FILE *to)
 	"                       unlimited)\n"
 	"  --loop N             replay the capture N times (default 1). On loop k (from 0) every\n"
 	"                       seq is raised by k times the capture's last seq, so seqs keep\n"
-	"                       increasing; nothing else changes: record keys, revisions, CIDs and\n"
-	"                       times repeat as captured (rkeys are NOT rewritten)\n"
+	"                       increasing, and every record key of an op that is a TID moves\n"
+	"                       k x 2^36 us (19 h) later, so each loop writes records of its own\n"
+	"                       (other keys, such as a profile's \"self\", repeat). Values, CIDs\n"
+	"                       and revisions repeat as captured; the CAR's MST keeps the\n"
+	"                       original keys\n"
 	"  --close-after N      after sending N frames on a connection, drop it without a close\n"
 	"                       frame (to test reconnecting with a cursor)\n"
 	"  --garbage-every N    after every N-th frame, also send one binary message of 64\n"
@@ -945,6 +1018,7 @@ int main(int argc, char **argv)
 		rc = serve(&r);
 	free(r.scratch);
 	free(r.frames);
+	free(r.rkey_at);
 	munmap((void *)r.cap, r.cap_len);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include "cbuild.h"
 #include "natsserver.h"
 #include "notify.h"
+#include "replayloop.h"
 #include <atkv/recordkey.h>
 #include "spawn.h"
 #include "tap.h"
@@ -100,6 +101,27 @@ static void load_expected(struct expected *e)
 		json_decref(f);
 	}
 	free(text);
+}
+
+/* The store after `loops` loops of the replay: each loop's records, their TID record keys
+ * shifted as atkv-firehose-replay --loop shifts them (other keys written again, alike). */
+static struct expected looped(const struct expected *e, uint64_t loops)
+{
+	struct expected l = {json_object(), json_incref(e->accounts), e->last_seq};
+	const char *key;
+	json_t *want;
+	for (uint64_t k = 0; k < loops; k++)
+		json_object_foreach(e->records, key, want) {
+			struct atkv_key parts;
+			char shifted[ATKV_KEY_MAX + 1];
+			atkv_key_parse(key, strlen(key), &parts);
+			if (parts.rkey_n == ATKV_TID_LEN)
+				atkv_loop_tid_shift(parts.rkey, k);
+			atkv_key_build(shifted, sizeof(shifted), parts.did, parts.did_n, parts.collection,
+			               parts.collection_n, parts.rkey, parts.rkey_n);
+			json_object_set(l.records, shifted, want);
+		}
+	return l;
 }
 
 /* ---- reading the store ---- */
@@ -469,6 +491,22 @@ int main(void)
 	b = start_builder(NULL);
 	tap_ok(wait_cursor(e.last_seq, 60000), "with the connection dropped every 25 frames the cursor reaches the end");
 	tap_eq(compare_records(&e), 0, "and the store is exact");
+	spawn_stop(b, SIGTERM, 10000);
+
+	/* 4b. --loop 3: seqs keep increasing and every loop writes records of its own. */
+	reset_store();
+	stop_replay();
+	start_replay("--loop", "3");
+	b = start_builder(NULL);
+	struct expected three = looped(&e, 3);
+	tap_ok(wait_cursor(3 * e.last_seq, 30000), "--loop 3: the cursor reaches 3 x the last seq (%lld)",
+	       (long long)(3 * e.last_seq));
+	tap_ok(json_object_size(three.records) > 2 * json_object_size(e.records),
+	       "the looped store has %zu record keys (one loop: %zu)", json_object_size(three.records),
+	       json_object_size(e.records));
+	tap_eq(compare_records(&three), 0, "and equals three loops of the reference, TID record keys shifted per loop");
+	json_decref(three.records);
+	json_decref(three.accounts);
 	spawn_stop(b, SIGTERM, 10000);
 
 	/* 5. NATS stalled longer than the ack timeout, then resumed. */

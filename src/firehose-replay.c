@@ -4,6 +4,7 @@
  * dropped connections and malformed frames on demand. One libwebsockets 4.1 service loop; the
  * capture is mmap'd once and every client keeps only its position in it. */
 #include "capture.h"
+#include "capturerecord.h"
 #include "replayloop.h"
 #include "cborscan.h"
 #include "err.h"
@@ -74,6 +75,7 @@ struct options {
 	uint64_t fragment;      /* bytes per WebSocket frame, at most FRAG_MAX */
 	const char *tls_cert;   /* both set: serve wss:// */
 	const char *tls_key;
+	struct atkv_capture_record_options record; /* --record: record.file set */
 };
 
 struct replay {
@@ -685,6 +687,8 @@ static void usage(FILE *to)
 	"usage: " PROG " FILE --listen ADDR:PORT [--rate N] [--loop N] [--close-after N]\n"
 	"       [--garbage-every N] [--fragment BYTES] [--tls-cert FILE --tls-key FILE]\n"
 	"       [--port-file PATH]\n"
+	"   or: " PROG " --record FILE --from URL [--cursor SEQ] [--frames N] [--seconds N]\n"
+	"       [--ca FILE]\n"
 	"Serves the firehose capture FILE (atkvcap1, as written by tests/reference/capture.js) as\n"
 	"com.atproto.sync.subscribeRepos at ws://ADDR:PORT" XRPC_PATH " (wss:// with --tls-cert).\n"
 	"Every frame goes out as one binary WebSocket message, byte for byte as captured. Each\n"
@@ -715,6 +719,13 @@ static void usage(FILE *to)
 	"  --tls-cert FILE      serve wss:// with this PEM certificate (chain) ...\n"
 	"  --tls-key FILE       ... and this PEM private key\n"
 	"  --help               show this help\n"
+	"\n"
+	"Recording: --record FILE --from URL connects to a relay or PDS (ws:// or wss://; the\n"
+	"subscribeRepos path is added unless the URL has it) and writes every message it sends\n"
+	"into the new capture FILE (an existing one is refused), until --frames N messages, after\n"
+	"--seconds N, or at SIGINT/SIGTERM; then it says how many frames and which seqs it holds.\n"
+	"  --cursor SEQ         start after SEQ (default: live, from now)\n"
+	"  --ca FILE            CA bundle for wss:// (default: the system's)\n"
 	"\n"
 	"One line per connection goes to stderr when it ends (peer, cursor, frames sent).\n"
 	"SIGTERM or SIGINT closes every connection (close code 1001) and exits 0.\n"
@@ -797,10 +808,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const char *const valued[] = {
 		"--listen", "--rate", "--loop", "--close-after", "--garbage-every", "--port-file",
-		"--fragment", "--tls-cert", "--tls-key",
+		"--fragment", "--tls-cert", "--tls-key", "--record", "--from", "--cursor", "--frames",
+		"--seconds", "--ca",
 	};
 	o->loops = 1;
 	o->fragment = FRAG_MAX;
+	o->record.cursor = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -827,6 +840,22 @@ static int parse_args(int argc, char **argv, struct options *o)
 		}
 		if (strcmp(name, "--listen") == 0)
 			o->listen = v;
+		else if (strcmp(name, "--record") == 0 || strcmp(name, "--from") == 0 || strcmp(name, "--ca") == 0) {
+			if (!*v)
+				return bad_arg("%s: empty", name);
+			*(strcmp(name, "--record") == 0 ? &o->record.file :
+			  strcmp(name, "--from") == 0   ? &o->record.from : &o->record.ca_file) = v;
+		} else if (strcmp(name, "--cursor") == 0) {
+			uint64_t c = 0;
+			if (strcmp(v, "0") && parse_count(name, v, &c))
+				return -1;
+			if (c > INT64_MAX)
+				return bad_arg("--cursor: too large, got '%s'", v);
+			o->record.cursor = (int64_t)c;
+		} else if (strcmp(name, "--frames") == 0 || strcmp(name, "--seconds") == 0) {
+			if (parse_count(name, v, strcmp(name, "--frames") == 0 ? &o->record.frames : &o->record.seconds))
+				return -1;
+		}
 		else if (strcmp(name, "--port-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
 		         strcmp(name, "--tls-key") == 0) {
 			if (!*v)
@@ -848,6 +877,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 		                                &o->garbage_every))
 			return -1;
 	}
+	if (o->record.file || o->record.from) {
+		if (!o->record.file || !o->record.from)
+			return bad_arg("--record FILE and --from URL go together");
+		if (o->file || o->listen)
+			return bad_arg("--record records; it takes no capture to serve and no --listen");
+		if (strncmp(o->record.from, "ws://", 5) && strncmp(o->record.from, "wss://", 6))
+			return bad_arg("--from: a ws:// or wss:// URL, got '%s'", o->record.from);
+		return 0;
+	}
+	if (o->record.cursor >= 0 || o->record.frames || o->record.seconds || o->record.ca_file)
+		return bad_arg("--cursor, --frames, --seconds and --ca are for --record");
 	if (!o->file)
 		return bad_arg("missing the capture FILE");
 	if (!o->listen)
@@ -1005,6 +1045,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN; /* a client gone mid-write must not kill the server */
 	sigaction(SIGPIPE, &sa, NULL);
 
+	if (r.opt.record.file)
+		return atkv_capture_record(&r.opt.record, &stop_signal);
 	if (capture_map(r.opt.file, &r.cap, &r.cap_len)) {
 		fprintf(stderr, PROG ": %s: %s\n", r.opt.file,
 		        errno == EINVAL ? "too short to be a capture" : strerror(errno));

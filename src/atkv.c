@@ -13,7 +13,7 @@ volatile sig_atomic_t atkv_cli_stop;
 static const struct atkv_option options[] = {
 	ATKV_NATS_CONFIG_OPTIONS,
 	{"json", ATKV_OPT_BOOL, "false", NULL, "status: one JSON object instead of text", 0, 0, NULL, true},
-	{"interval", ATKV_OPT_INT, "1000", "MS", "status: how long to watch the consumers for their rates (0: no rates)", 0, 60000, NULL, true},
+	{"interval", ATKV_OPT_INT, "1000", "MS", "status: how long to watch the consumers for their rates (0: no rates); top: how often to redraw", 0, 60000, NULL, true},
 	{"did", ATKV_OPT_STRING, NULL, "DID", "watch: only this account's records", 0, 0, NULL, true},
 	{"all", ATKV_OPT_BOOL, "false", NULL, "watch: from the first record in the store, not only new changes", 0, 0, NULL, true},
 	{"yes", ATKV_OPT_BOOL, "false", NULL, "reset: do not ask", 0, 0, NULL, true},
@@ -26,6 +26,7 @@ static const struct atkv_option options[] = {
 static const char usage[] =
 	ATKV_CLI_PROGRAM " [OPTION...] COMMAND [ARG...]\n"
 	"   or: " ATKV_CLI_PROGRAM " status [--json] [--interval MS]\n"
+	"   or: " ATKV_CLI_PROGRAM " top [--interval MS]\n"
 	"   or: " ATKV_CLI_PROGRAM " put AT-URI [FILE|-]\n"
 	"   or: " ATKV_CLI_PROGRAM " get AT-URI\n"
 	"   or: " ATKV_CLI_PROGRAM " del AT-URI\n"
@@ -39,6 +40,8 @@ static const char summary[] =
 	"           its event, each bucket's entries and bytes, and every durable consumer of\n"
 	"           bucket record (the like indexer and any other): pending changes, ack floor,\n"
 	"           rate (measured over --interval)\n"
+	"  top      the same, live: writes/s into bucket record and each consumer's rate and\n"
+	"           backlog, with a chart of the last minute, redrawn every --interval; q quits\n"
 	"  put      writes the record JSON in FILE (default: standard input) at AT-URI, as the\n"
 	"           builder would from the firehose: the local-dev path for mock data. The JSON\n"
 	"           must be an atproto record: an object whose $type is the URI's collection,\n"
@@ -61,6 +64,7 @@ static const struct {
 	int min_args, max_args;
 } commands[] = {
 	{"status", atkv_cli_status, 0, 0},
+	{"top", atkv_cli_top, 0, 0},
 	{"put", atkv_cli_put, 1, 2},
 	{"get", atkv_cli_get, 1, 1},
 	{"del", atkv_cli_del, 1, 1},
@@ -140,9 +144,9 @@ int main(int argc, char **argv)
 		args[k - 1] = atkv_config_positional(cfg, k);
 	struct atkv_cli c = {.cfg = cfg, .argc = n - 1, .argv = args};
 	if (!name)
-		rc = atkv_cli_fail(ATKV_CLI_USAGE, "which command? status, put, get, del, watch or reset (see --help)");
+		rc = atkv_cli_fail(ATKV_CLI_USAGE, "which command? status, top, put, get, del, watch or reset (see --help)");
 	else if (i == sizeof(commands) / sizeof(commands[0]))
-		rc = atkv_cli_fail(ATKV_CLI_USAGE, "no command \"%s\": status, put, get, del, watch or reset (see --help)", name);
+		rc = atkv_cli_fail(ATKV_CLI_USAGE, "no command \"%s\": status, top, put, get, del, watch or reset (see --help)", name);
 	else if (c.argc < commands[i].min_args || c.argc > commands[i].max_args)
 		rc = atkv_cli_fail(ATKV_CLI_USAGE, "%s takes %s (see --help)", name,
 		                   commands[i].max_args == 0 ? "no argument" :

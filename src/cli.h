@@ -1,6 +1,6 @@
 /* cli.h — the commands of `atkv`, the admin and local-dev CLI. atkv.c parses the options and
  * dispatches; each command lives in a file of its own (cli-record.c, cli-watch.c, cli-status.c,
- * cli-reset.c) and returns the process's exit status: 0, 1 (NATS or the data said no), or
+ * cli-top.c, cli-reset.c) and returns the process's exit status: 0, 1 (NATS or the data said no), or
  * 2 (bad usage). Each prints its own one-line errors, prefixed "atkv: ". */
 #ifndef ATKV_CLI_H
 #define ATKV_CLI_H
@@ -40,4 +40,5 @@ int atkv_cli_del(struct atkv_cli *c);
 int atkv_cli_watch(struct atkv_cli *c);
 int atkv_cli_status(struct atkv_cli *c);
 int atkv_cli_reset(struct atkv_cli *c);
+int atkv_cli_top(struct atkv_cli *c);
 #endif

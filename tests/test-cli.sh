@@ -151,6 +151,40 @@ wait_puts
 check "status (text): the cursor line, a line per bucket, and a consumer line with a rate" \
 	eval 'grep -q "^cursor .*none" "$tmp/st.txt" && grep -Eq "^record +[0-9]+ +[0-9]+$" "$tmp/st.txt" &&
 		grep -Eq "^like-indexer +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+$" "$tmp/st.txt" || sed "s/^/#   /" "$tmp/st.txt" | (cat >&2; false)'
+check "top in a terminal: draws the builder and consumer lines, q quits (exit 0), the screen restored" \
+	python3 - "$atkv" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "top", "--interval", "200"])
+out, end = b"", time.time() + 3
+while time.time() < end and out.count(b"like-indexer") < 3:   # three redraws
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        out += os.read(fd, 65536)
+os.write(fd, b"q")
+end = time.time() + 3
+status = None
+while time.time() < end and status is None:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    try:
+        if r:
+            out += os.read(fd, 65536)
+    except OSError:
+        pass
+    p, st = os.waitpid(pid, os.WNOHANG)
+    if p:
+        status = st
+if status is None:
+    os.kill(pid, 9)
+    sys.exit("top did not quit on q")
+text = out.decode("utf-8", "replace")
+for want in ("atkv top", "writes/s", "like-indexer", "\x1b[?1049h", "\x1b[?25h\x1b[?1049l"):
+    assert want in text, (want, text[-500:])
+assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+PY
+check "top without a terminal: exit 2, pointing to status --json" \
+	eval 'run top0 2 "$atkv" top </dev/null && one_line_err top0 "status --json"'
 kill "$ix_pid" && wait "$ix_pid"
 ix_pid=''
 

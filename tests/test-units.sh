@@ -83,13 +83,21 @@ done
 # Every option a program reads from the file, shown in etc/atkv.conf (as "key =" or "#key =").
 conf=$srcdir/etc/atkv.conf
 absent=""
-for p in atkv-builder atkv-like-indexer atkv-get-likes-by; do
+for p in atkv-builder atkv-like-indexer atkv-get-likes-by atkv; do
 	"$top_builddir/src/$p" --help >"$tmp/help" 2>&1
 	# An option line, then its "(ATKV_...; default: ...)" line; flag-only ones say "this run only".
 	for key in $(awk '/^  --[a-z]/ { key = substr($1, 3) } /^ +\(ATKV_/ && key { print key; key = "" }' "$tmp/help"); do
 		grep -Eq "^#?$key =" "$conf" || absent="$absent $p:$key"
 	done
 done
+# ... and the README's configuration table has a row for each key of etc/atkv.conf.
+undocumented=""
+for key in $(sed -n 's/^#\{0,1\}\([a-z][a-z-]*\) =.*/\1/p' "$conf"); do
+	sed -n '/^## Configuration/,/^## /p' "$srcdir/README.md" | grep -q "^| .*\`$key\`" ||
+		undocumented="$undocumented $key"
+done
+check "README's Configuration table documents every key of etc/atkv.conf${undocumented:+ (missing:$undocumented)}" \
+	test -z "$undocumented"
 if [ -z "$absent" ]; then
 	ok "etc/atkv.conf shows every option the programs read from it"
 else

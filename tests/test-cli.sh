@@ -78,6 +78,15 @@ check "none of the bad puts changed the record" \
 	eval 'run get3 0 "$atkv" get "$like" && [ "$(cat "$tmp/get3.out")" = "$like_compact" ]'
 check "NATS down: exit 1, one line naming the URL" \
 	eval 'ATKV_NATS=nats://127.0.0.1:1 run down 1 "$atkv" get "$like" && one_line_err down "cannot connect to NATS at nats://127.0.0.1:1"'
+down_all() { # every command but top, with NATS down: exit 1, one line naming the URL
+	local cmd
+	for cmd in "status" "put $like $tmp/like.json" "get $like" "del $like" "watch app.bsky.feed.like" "reset --yes"; do
+		# shellcheck disable=SC2086
+		ATKV_NATS=nats://127.0.0.1:1 run down_c 1 "$atkv" $cmd </dev/null &&
+			one_line_err down_c "cannot connect to NATS at nats://127.0.0.1:1" || { echo "# atkv $cmd" >&2; return 1; }
+	done
+}
+check "every command with NATS down: exit 1, one clear line (status, put, get, del, watch, reset)" down_all
 check "del: exit 0, then get says there is no record (exit 1)" \
 	eval 'run del1 0 "$atkv" del "$like" && run get4 1 "$atkv" get "$like" && one_line_err get4 "no record at $like"'
 check "del of a record that is not there: exit 1" eval 'run del2 1 "$atkv" del "$like" && one_line_err del2 "no record at"'

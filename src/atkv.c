@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* a closed terminal: top still restores it */
 
 	int n = atkv_config_positional_count(cfg);
 	const char *name = n ? atkv_config_positional(cfg, 0) : NULL;

@@ -24,6 +24,7 @@ struct recorder {
 	struct atkv_firehose *fh;
 	FILE *f;
 	uint64_t frames, bytes, undecodable;
+	int write_errno;
 	int64_t first_seq, last_seq;
 	time_t deadline;          /* 0: none */
 	bool connected, done, write_failed;
@@ -35,6 +36,7 @@ static int on_frame(void *arg, const uint8_t *p, size_t n)
 	struct recorder *rec = arg;
 	uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
 	if (fwrite(len, 1, 4, rec->f) != 4 || fwrite(p, 1, n, rec->f) != n) {
+		rec->write_errno = errno;
 		rec->write_failed = true;
 		rec->done = true;
 		return 1;
@@ -85,7 +87,8 @@ static int finish(struct recorder *rec)
 {
 	int rc = 0;
 	if (rec->write_failed || fflush(rec->f) || fsync(fileno(rec->f))) {
-		fprintf(stderr, PROG ": cannot write %s: %s\n", rec->o->file, strerror(errno));
+		fprintf(stderr, PROG ": cannot write %s: %s\n", rec->o->file,
+		        strerror(rec->write_failed ? rec->write_errno : errno));
 		rc = 1;
 	}
 	if (fclose(rec->f) && !rc) {
@@ -133,8 +136,11 @@ int atkv_capture_record(const struct atkv_capture_record_options *o, volatile si
 		if (o->seconds)
 			rec.deadline = time(NULL) + (time_t)o->seconds;
 		atkv_relay_connect(rec.relay, o->cursor);
-		while (!(rec.done && !atkv_relay_is_open(rec.relay)) && atkv_relay_service(rec.relay) >= 0)
-			;
+		while (!(rec.done && !atkv_relay_is_open(rec.relay)))
+			if (atkv_relay_service(rec.relay) < 0) {
+				snprintf(rec.why, sizeof(rec.why), "the WebSocket library's loop failed");
+				break;
+			}
 	}
 	int rc = finish(&rec);
 	atkv_relay_free(rec.relay);

@@ -11,19 +11,29 @@
 static const char *const buckets[] = {ATKV_BUCKET_RECORD, ATKV_BUCKET_CURSOR, ATKV_BUCKET_ACCOUNT};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
-/* What would go: "bucket record (1200 entries, consumers like-indexer), bucket cursor (1 entry)". */
-static size_t describe(jsCtx *js, bool exists[N_BUCKETS], char *out, size_t cap)
+/* What would go: "bucket record (1200 entries; consumers like-indexer), bucket cursor (1 entry)".
+ * Returns how many buckets exist, or -1 after saying why NATS could not tell (then nothing may
+ * be deleted: a bucket not seen is not known to be gone). */
+static int describe(jsCtx *js, bool exists[N_BUCKETS], char *out, size_t cap)
 {
-	size_t found = 0, len = 0;
+	int found = 0;
+	size_t len = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < N_BUCKETS; i++) {
 		char stream[64];
 		jsStreamInfo *si = NULL;
 		jsConsumerNamesList *names = NULL;
+		jsErrCode jerr = 0;
 		snprintf(stream, sizeof(stream), "KV_%s", buckets[i]);
-		exists[i] = js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK;
-		if (!exists[i])
+		natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+		exists[i] = s == NATS_OK;
+		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
 			continue;
+		if (s != NATS_OK) {
+			atkv_cli_fail(ATKV_CLI_FAILED, "cannot read bucket %s: %s; nothing deleted", buckets[i],
+			              nats_GetLastError(NULL));
+			return -1;
+		}
 		int w = snprintf(out + len, cap - len, "%sbucket %s (%llu entr%s", found ? ", " : "", buckets[i],
 		                 (unsigned long long)si->State.Msgs, si->State.Msgs == 1 ? "y" : "ies");
 		len += w > 0 && (size_t)w < cap - len ? (size_t)w : 0;
@@ -61,9 +71,12 @@ int atkv_cli_reset(struct atkv_cli *c)
 	if (rc)
 		return rc;
 	const char *url = atkv_config_str(c->cfg, "nats");
-	char what[2048];
+	char what[8192];
 	bool exists[N_BUCKETS];
-	if (!describe(c->js, exists, what, sizeof(what))) {
+	int found = describe(c->js, exists, what, sizeof(what));
+	if (found < 0)
+		return ATKV_CLI_FAILED;
+	if (found == 0) {
 		printf("nothing to reset: no atkv bucket on %s\n", url);
 		return 0;
 	}

@@ -29,18 +29,25 @@ struct status {
 	double *rates;                             /* per consumer, changes/s; NULL: not measured */
 };
 
-static void read_bucket(jsCtx *js, struct bucket *b)
+/* Fills b from its stream. Returns 0 (b->exists says whether it does) or 1 after saying why
+ * NATS could not tell: a bucket is "missing" only when the server says so. */
+static int read_bucket(jsCtx *js, struct bucket *b)
 {
 	char stream[64];
 	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
 	snprintf(stream, sizeof(stream), "KV_%s", b->name);
-	if (js_GetStreamInfo(&si, js, stream, NULL, NULL) != NATS_OK)
-		return;
+	natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+	if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+		return 0;
+	if (s != NATS_OK)
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot read bucket %s: %s", b->name, nats_GetLastError(NULL));
 	b->exists = true;
 	b->entries = si->State.Msgs;
 	b->bytes = si->State.Bytes;
 	b->last_seq = si->State.LastSeq;
 	jsStreamInfo_Destroy(si);
+	return 0;
 }
 
 /* "2026-11-27T09:55:00.123Z" (any fraction, or none) as Unix ns; -1 when not a UTC time. */
@@ -102,6 +109,21 @@ static int by_name(const void *a, const void *b)
 	return strcmp((*(jsConsumerInfo *const *)a)->Name, (*(jsConsumerInfo *const *)b)->Name);
 }
 
+/* Keeps the durable consumers: an ordered one (atkv watch's) is nobody's progress. */
+static void drop_ephemeral(jsConsumerInfoList *l)
+{
+	int kept = 0;
+	for (int i = 0; l && i < l->Count; i++) {
+		jsConsumerInfo *ci = l->List[i];
+		if (ci->Config && ci->Config->Durable && ci->Config->Durable[0])
+			l->List[kept++] = ci;
+		else
+			jsConsumerInfo_Destroy(ci);
+	}
+	if (l)
+		l->Count = kept;
+}
+
 /* Lists the consumers of bucket record twice, interval_ms apart, for their rates. */
 static int read_consumers(jsCtx *js, struct status *st, int64_t interval_ms)
 {
@@ -109,6 +131,7 @@ static int read_consumers(jsCtx *js, struct status *st, int64_t interval_ms)
 	natsStatus s = js_Consumers(&st->consumers, js, RECORD_STREAM, NULL, &jerr);
 	if (s == NATS_NOT_FOUND) /* none */
 		return 0;
+	drop_ephemeral(st->consumers);
 	if (s != NATS_OK)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot list the consumers of %s: %s", RECORD_STREAM,
 		                     nats_GetLastError(NULL));
@@ -225,8 +248,10 @@ int atkv_cli_status(struct atkv_cli *c)
 		return rc;
 	struct status st = {.buckets = {{.name = ATKV_BUCKET_RECORD}, {.name = ATKV_BUCKET_CURSOR},
 	                                {.name = ATKV_BUCKET_ACCOUNT}}};
-	for (int i = 0; i < 3; i++)
-		read_bucket(c->js, &st.buckets[i]);
+	for (int i = 0; i < 3 && !rc; i++)
+		rc = read_bucket(c->js, &st.buckets[i]);
+	if (rc)
+		return rc;
 	read_cursor(c->js, &st);
 	read_last_record(c->js, &st);
 	if (st.buckets[0].exists)

@@ -23,7 +23,7 @@ struct series {
 };
 
 struct watched {
-	char name[64];
+	char name[256];
 	uint64_t floor;      /* ack floor (consumer seq) at the last sample */
 	uint64_t pending, ack_pending;
 	struct series rate;
@@ -36,6 +36,7 @@ struct top {
 	uint64_t last_seq, entries;   /* bucket record */
 	int64_t cursor;
 	bool have_record, have_cursor;
+	char error[256];              /* NATS could not tell: why ("" when it could) */
 	struct series writes;
 	struct watched consumers[MAX_CONSUMERS];
 	int n_consumers;
@@ -86,9 +87,14 @@ static void sample(struct top *t)
 	int64_t now = atkv_cli_now_ns();
 	double dt = t->t_ns ? (double)(now - t->t_ns) / 1e9 : 0;
 	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
 	bool had = t->have_record;
 	uint64_t before = t->last_seq;
-	t->have_record = js_GetStreamInfo(&si, t->c->js, RECORD_STREAM, NULL, NULL) == NATS_OK;
+	natsStatus s = js_GetStreamInfo(&si, t->c->js, RECORD_STREAM, NULL, &jerr);
+	t->have_record = s == NATS_OK;
+	t->error[0] = '\0';
+	if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+		snprintf(t->error, sizeof(t->error), "%s", nats_GetLastError(NULL));
 	if (t->have_record) {
 		t->last_seq = si->State.LastSeq;
 		t->entries = si->State.Msgs;
@@ -112,6 +118,10 @@ static void sample(struct top *t)
 	if (t->have_record && js_Consumers(&list, t->c->js, RECORD_STREAM, NULL, NULL) == NATS_OK && list) {
 		for (int i = 0; i < list->Count; i++) {
 			const jsConsumerInfo *ci = list->List[i];
+			/* Durable ones only: an ordered consumer (atkv watch's) is nobody's progress. */
+			if (!ci->Config || !ci->Config->Durable || !ci->Config->Durable[0] ||
+			    strlen(ci->Name) >= sizeof(t->consumers[0].name))
+				continue;
 			struct watched *w = watched(t, ci->Name);
 			if (!w)
 				continue;
@@ -125,6 +135,12 @@ static void sample(struct top *t)
 		}
 	}
 	jsConsumerInfoList_Destroy(list);
+	/* A consumer deleted since frees its place. */
+	int kept = 0;
+	for (int i = 0; i < t->n_consumers; i++)
+		if (t->consumers[i].seen)
+			t->consumers[kept++] = t->consumers[i];
+	t->n_consumers = kept;
 	t->t_ns = now;
 }
 
@@ -137,6 +153,11 @@ static void draw(const struct top *t, int64_t interval_ms)
 	printf("\033[H");
 	printf("atkv top  %s  every %lld ms  q quits\033[K\n\033[K\n", atkv_config_str(t->c->cfg, "nats"),
 	       (long long)interval_ms);
+	if (t->error[0]) {
+		printf("NATS cannot tell: %s\033[K\n\033[J", t->error);
+		fflush(stdout);
+		return;
+	}
 	if (!t->have_record) {
 		printf("bucket record does not exist yet: start atkv-builder (or atkv put a record)\033[K\n\033[J");
 		fflush(stdout);
@@ -152,8 +173,6 @@ static void draw(const struct top *t, int64_t interval_ms)
 	printf("%-24s %12s %12s %10s\033[K\n", "consumer", "pending", "ack pending", "per s");
 	for (int i = 0; i < t->n_consumers; i++) {
 		const struct watched *w = &t->consumers[i];
-		if (!w->seen)
-			continue;
 		chart(&w->rate, line, sizeof(line));
 		printf("%-24s %12llu %12llu %10.0f\033[K\n  %s\033[K\n", w->name, (unsigned long long)w->pending,
 		       (unsigned long long)w->ack_pending, newest(&w->rate), line);
@@ -162,14 +181,15 @@ static void draw(const struct top *t, int64_t interval_ms)
 	fflush(stdout);
 }
 
-/* True when q (or Q) was typed within ms milliseconds. */
+/* True when q (or Q) was typed within ms milliseconds, or the terminal is gone. */
 static bool quit_typed(int ms)
 {
 	struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
 	if (poll(&p, 1, ms) <= 0)
 		return false;
 	char ch;
-	return read(STDIN_FILENO, &ch, 1) == 1 && (ch == 'q' || ch == 'Q');
+	ssize_t got = read(STDIN_FILENO, &ch, 1);
+	return got <= 0 || ch == 'q' || ch == 'Q';
 }
 
 int atkv_cli_top(struct atkv_cli *c)
@@ -207,6 +227,7 @@ int atkv_cli_top(struct atkv_cli *c)
 	printf("\033[?25h\033[?1049l"); /* the cursor and the screen as they were */
 	fflush(stdout);
 	tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	rc = t ? 0 : atkv_cli_fail(ATKV_CLI_FAILED, "out of memory");
 	free(t);
-	return t ? 0 : atkv_cli_fail(ATKV_CLI_FAILED, "out of memory");
+	return rc;
 }

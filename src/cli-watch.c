@@ -83,7 +83,9 @@ int atkv_cli_watch(struct atkv_cli *c)
 	natsStatus s = js_SubscribeSync(&sub, c->js, subject, NULL, &so, &jerr);
 	if (s != NATS_OK)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot watch %s: %s%s", subject, nats_GetLastError(NULL),
-		                     s == NATS_NOT_FOUND ? " (bucket record does not exist yet: start atkv-builder)" : "");
+		                     s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr
+		                             ? " (bucket record does not exist yet: start atkv-builder, or atkv put a record)"
+		                             : "");
 	while (!atkv_cli_stop && !rc) {
 		natsMsg *m = NULL;
 		s = natsSubscription_NextMsg(&m, sub, 250);

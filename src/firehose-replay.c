@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define PROG "atkv-firehose-replay"
+#define MAX_RECORD_SECONDS (UINT64_C(10) * 366 * 86400)
 #define XRPC_PATH "/xrpc/com.atproto.sync.subscribeRepos"
 
 /* Largest piece of a message handed to lws_write at once (--fragment lowers it). Frames can be
@@ -88,7 +89,6 @@ struct replay {
 	int64_t loop_step;      /* added to every seq once per completed loop */
 	uint32_t *rkey_at;      /* offsets of TID record keys in their frames (frame.rkeys_first) */
 	size_t n_rkey_at;
-	uint64_t max_loop;      /* the last loop whose TIDs can all be shifted */
 	uint32_t max_len;       /* the longest frame */
 	uint8_t *scratch;       /* LWS_PRE + FRAG_MAX: lws_write needs writable headroom */
 	struct lws_context *ctx;
@@ -295,8 +295,9 @@ static int capture_map(const char *path, const uint8_t **p, size_t *n)
 	return 0;
 }
 
-/* Notes where frame f's TID record keys are, for later loops, and how many loops they allow.
- * Returns 0, or -1 after printing why. */
+/* Notes where frame f's TID record keys are, for later loops. A key that cannot move through
+ * every loop asked for (one close to the largest TID) is left out: it repeats, like a
+ * profile's "self". Returns 0, or -1 after printing why. */
 static int rkeys_index(struct replay *r, struct frame *f, const uint8_t *p, size_t len)
 {
 	uint32_t at[RKEYS_PER_FRAME];
@@ -305,6 +306,10 @@ static int rkeys_index(struct replay *r, struct frame *f, const uint8_t *p, size
 		return 0;
 	if (found > RKEYS_PER_FRAME)
 		found = RKEYS_PER_FRAME; /* beyond the firehose's limit: the rest repeat their keys */
+	if (r->n_rkey_at + found > UINT32_MAX) {
+		fprintf(stderr, PROG ": %s: too many record keys to index\n", r->opt.file);
+		return -1;
+	}
 	uint32_t *more = realloc(r->rkey_at, (r->n_rkey_at + found) * sizeof(*more));
 	if (!more) {
 		fprintf(stderr, PROG ": out of memory indexing %s\n", r->opt.file);
@@ -312,13 +317,10 @@ static int rkeys_index(struct replay *r, struct frame *f, const uint8_t *p, size
 	}
 	r->rkey_at = more;
 	f->rkeys_first = (uint32_t)r->n_rkey_at;
-	f->rkeys_n = (uint16_t)found;
-	for (size_t i = 0; i < found; i++) {
-		uint64_t max = atkv_loop_max((const char *)p + at[i]);
-		if (max < r->max_loop)
-			r->max_loop = max;
-		r->rkey_at[r->n_rkey_at++] = at[i];
-	}
+	for (size_t i = 0; i < found; i++)
+		if (atkv_loop_max((const char *)p + at[i]) >= r->opt.loops - 1)
+			r->rkey_at[r->n_rkey_at++] = at[i];
+	f->rkeys_n = (uint16_t)(r->n_rkey_at - f->rkeys_first);
 	return 0;
 }
 
@@ -341,7 +343,6 @@ static int capture_index(struct replay *r)
 	const uint8_t *p;
 	int rc;
 	r->max_seq = -1;
-	r->max_loop = UINT64_MAX;
 	while ((rc = atkv_capture_next(r->cap, r->cap_len, &off, &p, &len)) == 1) {
 		if (r->n_frames == cap) {
 			size_t ncap = cap ? cap * 2 : 1024;
@@ -402,11 +403,6 @@ static int capture_index(struct replay *r)
 	if (r->loop_step > 0 && r->opt.loops - 1 > (uint64_t)(INT64_MAX - r->max_seq) / (uint64_t)r->loop_step) {
 		fprintf(stderr, PROG ": --loop %" PRIu64 ": seq would overflow a 64-bit integer\n",
 		        r->opt.loops);
-		return -1;
-	}
-	if (r->opt.loops - 1 > r->max_loop) {
-		fprintf(stderr, PROG ": --loop %" PRIu64 ": at most %" PRIu64 " loops, or the record keys (TIDs) "
-		        "would pass the largest TID\n", r->opt.loops, r->max_loop + 1);
 		return -1;
 	}
 	fprintf(stderr, PROG ": %s: %zu frames, seq %" PRId64 "..%" PRId64 ", %zu undecodable\n",
@@ -707,7 +703,8 @@ static void usage(FILE *to)
 	"                       seq is raised by k times the capture's last seq, so seqs keep\n"
 	"                       increasing, and every record key of an op that is a TID moves\n"
 	"                       k x 2^36 us (19 h) later, so each loop writes records of its own\n"
-	"                       (other keys, such as a profile's \"self\", repeat). Values, CIDs\n"
+	"                       (other keys, such as a profile's \"self\", or a TID too close to\n"
+	"                       the largest to move that far, repeat). Values, CIDs\n"
 	"                       and revisions repeat as captured; the CAR's MST keeps the\n"
 	"                       original keys\n"
 	"  --close-after N      after sending N frames on a connection, drop it without a close\n"
@@ -855,6 +852,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(name, "--frames") == 0 || strcmp(name, "--seconds") == 0) {
 			if (parse_count(name, v, strcmp(name, "--frames") == 0 ? &o->record.frames : &o->record.seconds))
 				return -1;
+			if (o->record.seconds > MAX_RECORD_SECONDS)
+				return bad_arg("--seconds: at most %llu (ten years), got '%s'",
+				               (unsigned long long)MAX_RECORD_SECONDS, v);
 		}
 		else if (strcmp(name, "--port-file") == 0 || strcmp(name, "--tls-cert") == 0 ||
 		         strcmp(name, "--tls-key") == 0) {

@@ -5,6 +5,8 @@
 
 #include <atkv/syntax.h>
 
+#include <string.h>
+
 #include "cborscan.h"
 
 #define TID_SHIFT_BITS 46 /* 2^36 µs, above the 10 bits of clock id */
@@ -24,7 +26,9 @@ static bool tid_decode(const char *tid, uint64_t *v)
 	*v = 0;
 	for (int i = 0; i < ATKV_TID_LEN; i++)
 		*v = *v << 5 | (uint64_t)digit(tid[i]);
-	return true;
+	/* The syntax admits first characters up to 'j' (bit 64 clear); a TID also keeps bit 63
+	 * clear, and only such a value has room to move. */
+	return *v <= (uint64_t)INT64_MAX;
 }
 
 static void tid_encode(uint64_t v, char *tid)

@@ -19,9 +19,9 @@
 int atkv_loop_rkeys_locate(const uint8_t *frame, size_t n, uint32_t *at, size_t cap, size_t *found);
 
 /* The TID tid[0..13) as it is on loop `loop`: written over tid. Returns false (tid unchanged)
- * when tid is not a TID or the shifted one would pass the largest TID. */
+ * when tid is not a TID (as a 63-bit value) or the shifted one would pass the largest TID. */
 bool atkv_loop_tid_shift(char *tid, uint64_t loop);
 
-/* The largest loop for which every TID up to `tid` can still be shifted. */
+/* The largest loop to which tid can be shifted (0 for a key that is not a TID). */
 uint64_t atkv_loop_max(const char *tid);
 #endif

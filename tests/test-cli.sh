@@ -197,6 +197,22 @@ check "top without a terminal: exit 2, pointing to status --json" \
 kill "$ix_pid" && wait "$ix_pid"
 ix_pid=''
 
+# ---- a NATS without JetStream: no bucket is "missing", NATS cannot tell ----
+nojs_pid=''
+nats-server -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nojs.log" 2>&1 &
+nojs_pid=$!
+nojs_url=
+for _ in $(seq 100); do
+	f=$tmp/nats-server_$nojs_pid.ports
+	[ -s "$f" ] && nojs_url=$(sed -n 's|.*"\(nats://127\.0\.0\.1:[0-9][0-9]*\)".*|\1|p' "$f")
+	[ -n "$nojs_url" ] && break
+	sleep 0.1
+done
+check "status and reset on a NATS without JetStream: exit 1 with NATS's reason, nothing called missing or deleted" \
+	eval 'ATKV_NATS=$nojs_url run nojs1 1 "$atkv" status --interval 0 && one_line_err nojs1 "cannot read bucket record" &&
+		ATKV_NATS=$nojs_url run nojs2 1 "$atkv" reset --yes && one_line_err nojs2 "nothing deleted"'
+kill "$nojs_pid" && wait "$nojs_pid"
+
 # ---- reset ----
 check "reset without a terminal and without --yes: exit 2, nothing deleted" \
 	eval 'run reset0 2 "$atkv" reset </dev/null && one_line_err reset0 "say --yes" && run get5 0 "$atkv" get "at://$other/app.bsky.feed.like/3kcli0000002"'

@@ -27,6 +27,9 @@ static void test_tid_shift(void)
 	tap_ok(max > 50000 && atkv_loop_tid_shift(d, max) && atkv_syntax_tid(d, 13),
 	       "up to %llu loops of a TID of today (%s at the last)", (unsigned long long)max, d);
 	tap_ok(!atkv_loop_tid_shift(e, max + 1) && !strcmp(e, b), "one more is refused, the TID untouched");
+	char high[] = "jzzzzzzzzzzzz", feed[] = "feedgenerator";
+	tap_ok(!atkv_loop_tid_shift(high, 1) && !atkv_loop_tid_shift(feed, 1) && atkv_loop_max(feed) == 0,
+	       "TID-shaped keys over 2^63 (jzzz..., feedgenerator) are not shifted (no wrap past 2^64)");
 	char self[] = "self000000000";
 	tap_ok(!atkv_loop_tid_shift(self, 1), "a record key that is not a TID is not shifted");
 }

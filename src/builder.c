@@ -341,7 +341,9 @@ static int setup(struct builder *b, char *why, size_t why_n)
 	jsOptions_Init(&jo);
 	jo.Wait = 2000;
 	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
-		snprintf(why, why_n, "cannot use JetStream on %s", no.urls);
+		char shown[512];
+		atkv_nats_urls_shown(no.urls, shown, sizeof(shown));
+		snprintf(why, why_n, "cannot use JetStream on %s", shown);
 		return 1;
 	}
 	struct atkv_bucket_limits limits = {
@@ -415,8 +417,9 @@ int main(int argc, char **argv)
 	else {
 		b.watchdog_usec = atkv_systemd_watchdog_usec();
 		b.last_ack_ms = b.last_status_ms = b.last_save_ms = atkv_now_ms();
-		atkv_log(ATKV_LOG_INFO, "NATS %s ready; buckets verified; cursor %lld", atkv_config_str(b.cfg, "nats"),
-		         (long long)b.saved_cursor);
+		char shown[512];
+		atkv_nats_urls_shown(atkv_config_str(b.cfg, "nats"), shown, sizeof(shown));
+		atkv_log(ATKV_LOG_INFO, "NATS %s ready; buckets verified; cursor %lld", shown, (long long)b.saved_cursor);
 		atkv_systemd_ready();
 		while (!b.done && atkv_relay_service(b.relay) >= 0)
 			;

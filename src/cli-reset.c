@@ -3,6 +3,7 @@
  * --yes. The SQLite like index is a file of its own and is left alone; the message says so. */
 #include "buckets.h"
 #include "cli.h"
+#include "natsconn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +71,8 @@ int atkv_cli_reset(struct atkv_cli *c)
 	int rc = atkv_cli_connect(c);
 	if (rc)
 		return rc;
-	const char *url = atkv_config_str(c->cfg, "nats");
+	char url[512];
+	atkv_nats_urls_shown(atkv_config_str(c->cfg, "nats"), url, sizeof(url));
 	char what[8192];
 	bool exists[N_BUCKETS];
 	int found = describe(c->js, exists, what, sizeof(what));

@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE /* usleep */
 #include "buckets.h"
 #include "cli.h"
+#include "natsconn.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -151,8 +152,9 @@ static void draw(const struct top *t, int64_t interval_ms)
 	char line[HISTORY * 4 + 1];
 	/* Home, then each line cleared to its end: no flicker from clearing the whole screen. */
 	printf("\033[H");
-	printf("atkv top  %s  every %lld ms  q quits\033[K\n\033[K\n", atkv_config_str(t->c->cfg, "nats"),
-	       (long long)interval_ms);
+	char shown[512];
+	atkv_nats_urls_shown(atkv_config_str(t->c->cfg, "nats"), shown, sizeof(shown));
+	printf("atkv top  %s  every %lld ms  q quits\033[K\n\033[K\n", shown, (long long)interval_ms);
 	if (t->error[0]) {
 		printf("NATS cannot tell: %s\033[K\n\033[J", t->error);
 		fflush(stdout);

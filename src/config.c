@@ -126,7 +126,10 @@ static bool check(const struct atkv_option *o, const char *value, const char *so
 	}
 	if (!expected)
 		return true;
-	snprintf(why, why_n, "%s: expected %s, got \"%s\"", source, expected, value);
+	if (o->type == ATKV_OPT_NATS_URLS) /* it may carry user:password@ or token@ */
+		snprintf(why, why_n, "%s: expected %s (the value is not shown: it may hold a secret)", source, expected);
+	else
+		snprintf(why, why_n, "%s: expected %s, got \"%s\"", source, expected, value);
 	return false;
 }
 

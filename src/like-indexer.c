@@ -372,7 +372,9 @@ int main(int argc, char **argv)
 	} else if (atkv_nats_connect(&no, 10000, &x.nc, why, sizeof(why))) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 	} else {
-		atkv_log(ATKV_LOG_INFO, "index %s, NATS %s", atkv_config_str(x.cfg, "db"), no.urls);
+		char shown[512];
+		atkv_nats_urls_shown(no.urls, shown, sizeof(shown));
+		atkv_log(ATKV_LOG_INFO, "index %s, NATS %s", atkv_config_str(x.cfg, "db"), shown);
 		atkv_systemd_ready();
 		code = run(&x);
 		atkv_systemd_stopping();

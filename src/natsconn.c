@@ -1,5 +1,6 @@
 /* natsconn.c — NATS connection setup shared by atkv's programs (see natsconn.h). */
 #include "natsconn.h"
+#include "nkey.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,6 +46,14 @@ static natsStatus make_options(const struct atkv_nats_options *o, natsOptions **
 		s = natsOptions_SetRetryOnFailedConnect(opts, false, NULL, NULL);
 	if (s == NATS_OK && o->creds)
 		s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
+	if (s == NATS_OK && o->nkey) {
+		char pub[ATKV_NKEY_PUBLIC_LEN + 1];
+		if (atkv_nkey_public_from_seed_file(o->nkey, pub, why, why_n)) {
+			natsOptions_Destroy(opts);
+			return NATS_INVALID_ARG;
+		}
+		s = natsOptions_SetNKeyFromSeed(opts, pub, o->nkey);
+	}
 	if (s == NATS_OK && (o->tls_ca || o->tls_cert))
 		s = natsOptions_SetSecure(opts, true);
 	if (s == NATS_OK && o->tls_ca)
@@ -53,7 +62,7 @@ static natsStatus make_options(const struct atkv_nats_options *o, natsOptions **
 		s = natsOptions_LoadCertificatesChain(opts, o->tls_cert, o->tls_key);
 	if (s != NATS_OK) {
 		if (!why[0])
-			fail(s, "NATS options (check --nats, --creds and the --tls-* files)", why, why_n);
+			fail(s, "NATS options (check --nats, --creds, --nkey and the --tls-* files)", why, why_n);
 		natsOptions_Destroy(opts);
 		return s;
 	}
@@ -77,17 +86,44 @@ int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConne
 	}
 	natsOptions_Destroy(opts);
 	if (s != NATS_OK) {
-		char what[256];
-		snprintf(what, sizeof(what), "cannot connect to NATS at %s", o->urls);
+		char what[256], shown[200];
+		atkv_nats_urls_shown(o->urls, shown, sizeof(shown));
+		snprintf(what, sizeof(what), "cannot connect to NATS at %s", shown);
 		return fail(s, what, why, why_n);
 	}
 	return 0;
+}
+
+void atkv_nats_urls_shown(const char *urls, char *out, size_t cap)
+{
+	size_t len = 0;
+	if (!cap)
+		return;
+	for (const char *u = urls; *u && len + 1 < cap;) {
+		size_t n = strcspn(u, ",");
+		const char *scheme = strstr(u, "://"), *at = NULL;
+		if (scheme && scheme < u + n) {
+			const char *host = scheme + 3;
+			size_t auth = strcspn(host, "@/,");
+			at = host + auth < u + n && host[auth] == '@' ? host + auth : NULL;
+		}
+		int w = at ? snprintf(out + len, cap - len, "%.*s***%.*s", (int)(scheme + 3 - u), u, (int)(u + n - at), at)
+		           : snprintf(out + len, cap - len, "%.*s", (int)n, u);
+		len += w < 0 ? 0 : (size_t)w < cap - len ? (size_t)w : cap - len - 1;
+		u += n;
+		if (*u == ',' && len + 1 < cap)
+			out[len++] = *u++;
+		else if (*u == ',')
+			break;
+	}
+	out[len < cap ? len : cap - 1] = '\0';
 }
 
 struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config *c, const char *name)
 {
 	return (struct atkv_nats_options){
 		.urls = atkv_config_str(c, "nats"), .name = name, .creds = atkv_config_str(c, "creds"),
+		.nkey = atkv_config_str(c, "nkey"),
 		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
 		.tls_key = atkv_config_str(c, "tls-key"),
 	};

@@ -88,8 +88,8 @@ int main(void)
 	} bad[] = {
 		{"--replicas", "0", "--replicas: expected an integer from 1 to 5, got \"0\""},
 		{"--replicas", "two", "--replicas: expected an integer from 1 to 5, got \"two\""},
-		{"--nats", "http://x", "--nats: expected nats:// or tls:// URLs separated by commas, got \"http://x\""},
-		{"--nats", "nats://a:1,", "--nats: expected nats:// or tls:// URLs separated by commas, got \"nats://a:1,\""},
+		{"--nats", "http://u:s3cret@x", "--nats: expected nats:// or tls:// URLs separated by commas (the value is not shown: it may hold a secret)"},
+		{"--nats", "nats://a:1,", "--nats: expected nats:// or tls:// URLs separated by commas (the value is not shown: it may hold a secret)"},
 		{"--relay", "https://bsky.network", "--relay: expected a ws:// or wss:// URL, got \"https://bsky.network\""},
 		{"--log-level", "loud", "--log-level: expected one of error, warning, info, debug, got \"loud\""},
 		{"--metrics", "9090", "--metrics: expected ADDRESS:PORT, got \"9090\""},

@@ -339,7 +339,7 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		return 1;
 	jsOptions jo;
 	jsOptions_Init(&jo);
-	jo.Wait = 2000;
+	jo.Wait = 5000; /* bucket creation writes JetStream meta data: slow on a busy or clustered server */
 	if (natsConnection_JetStream(&b->js, b->nc, &jo) != NATS_OK) {
 		char shown[512];
 		atkv_nats_urls_shown(no.urls, shown, sizeof(shown));
@@ -351,7 +351,15 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		.record_max_bytes = atkv_config_int(c, "record-max-bytes"),
 		.record_max_age_s = atkv_config_int(c, "record-max-age"),
 	};
-	int rc = atkv_buckets_ensure(b->js, &limits, why, why_n);
+	int rc;
+	while ((rc = atkv_buckets_ensure(b->js, &limits, why, why_n)) == ATKV_BUCKETS_ERROR && !stop_requested) {
+		/* JetStream slow to answer, still starting, or a cluster electing a leader: wait for it
+		 * (systemd's start timeout bounds the wait) rather than exit and be restarted. */
+		atkv_log(ATKV_LOG_WARNING, "%s; trying again in 2 s", why);
+		atkv_systemd_status("waiting for JetStream: %s", why);
+		for (int i = 0; i < 20 && !stop_requested; i++)
+			nats_Sleep(100);
+	}
 	if (rc == ATKV_BUCKETS_MISMATCH)
 		return 2;
 	if (rc)

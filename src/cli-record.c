@@ -63,19 +63,26 @@ static struct atkv_record_meta now_meta(char *stamp, size_t cap)
 	return (struct atkv_record_meta){.seq = -1, .time = stamp, .time_n = n};
 }
 
-int atkv_cli_get(struct atkv_cli *c)
+/* The record at uri, with the connection and bucket it needs: 0 with *kv and *e set (the caller
+ * destroys both, also on failure), or the exit status after saying why. */
+static int find_record(struct atkv_cli *c, const char *uri, kvStore **kv, kvEntry **e)
 {
 	char key[ATKV_KEY_MAX + 1];
-	kvStore *kv = NULL;
-	kvEntry *e = NULL;
-	const char *uri = c->argv[0];
 	int rc = key_of(uri, key, sizeof(key));
 	if (!rc)
 		rc = atkv_cli_connect(c);
 	if (!rc)
-		rc = open_record(c, &kv);
+		rc = open_record(c, kv);
 	if (!rc)
-		rc = entry_at(kv, uri, key, &e);
+		rc = entry_at(*kv, uri, key, e);
+	return rc;
+}
+
+int atkv_cli_get(struct atkv_cli *c)
+{
+	kvStore *kv = NULL;
+	kvEntry *e = NULL;
+	int rc = find_record(c, c->argv[0], &kv, &e);
 	if (!rc) {
 		fwrite(kvEntry_Value(e), 1, (size_t)kvEntry_ValueLen(e), stdout);
 		putchar('\n');
@@ -88,21 +95,16 @@ int atkv_cli_get(struct atkv_cli *c)
 
 int atkv_cli_del(struct atkv_cli *c)
 {
-	char key[ATKV_KEY_MAX + 1], why[512];
+	char why[512], stamp[32];
 	kvStore *kv = NULL;
 	kvEntry *e = NULL;
 	const char *uri = c->argv[0];
-	int rc = key_of(uri, key, sizeof(key));
-	if (!rc)
-		rc = atkv_cli_connect(c);
-	if (!rc)
-		rc = open_record(c, &kv);
-	if (!rc)
-		rc = entry_at(kv, uri, key, &e);
-	char stamp[32];
-	struct atkv_record_meta meta = now_meta(stamp, sizeof(stamp));
-	if (!rc && atkv_record_delete(c->js, uri, &meta, why, sizeof(why)))
-		rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete %s: %s", uri, why);
+	int rc = find_record(c, uri, &kv, &e);
+	if (!rc) {
+		struct atkv_record_meta meta = now_meta(stamp, sizeof(stamp));
+		if (atkv_record_delete(c->js, uri, &meta, why, sizeof(why)))
+			rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete %s: %s", uri, why);
+	}
 	kvEntry_Destroy(e);
 	kvStore_Destroy(kv);
 	return rc;

@@ -11,9 +11,9 @@ srcdir=${srcdir:-.}
 atkv=$top_builddir/src/atkv
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-cli.XXXXXX") || { echo "not ok 1 - mktemp"; echo "1..1"; exit 0; }
-nats_pid='' watch_pid='' ix_pid=''
+server_pid='' nojs_pid='' watch_pid='' ix_pid=''
 finish() {
-	for p in $watch_pid $ix_pid $nats_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	for p in $watch_pid $ix_pid $nojs_pid $server_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	[ -n "${ATKV_TEST_KEEP:-}" ] && echo "# kept $tmp" || rm -rf "$tmp"
 	echo "1..$n"
 	exit 0
@@ -21,16 +21,9 @@ finish() {
 trap finish EXIT
 
 mkdir "$tmp/store"
-nats-server -js -sd "$tmp/store" -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nats.log" 2>&1 &
-nats_pid=$!
-ATKV_NATS=
-for _ in $(seq 100); do
-	f=$tmp/nats-server_$nats_pid.ports
-	[ -s "$f" ] && ATKV_NATS=$(sed -n 's|.*"\(nats://127\.0\.0\.1:[0-9][0-9]*\)".*|\1|p' "$f")
-	[ -n "$ATKV_NATS" ] && break
-	sleep 0.1
-done
-export ATKV_NATS
+nats_start "$tmp" "$tmp/nats.log" -js -sd "$tmp/store"
+server_pid=$nats_pid
+export ATKV_NATS=$nats_url
 [ -n "$ATKV_NATS" ] || { notok "nats-server started"; diag_file "$tmp/nats.log"; exit; }
 # No configuration file of the machine's: the tests set what they need.
 export ATKV_CONFIG=/dev/null
@@ -152,7 +145,7 @@ for i in $(seq 10 29); do
 	echo "{\"\$type\": \"app.bsky.feed.like\", \"subject\": {\"uri\": \"$post\", \"cid\": \"x\"}, \"createdAt\": \"2026-11-27T10:00:$i.000Z\"}" |
 		"$atkv" put "at://$other/app.bsky.feed.like/3kcli00000$i" &
 done
-wait_puts() { local j; for j in $(jobs -p); do [ "$j" = "$nats_pid" ] || [ "$j" = "$ix_pid" ] || wait "$j"; done; }
+wait_puts() { local j; for j in $(jobs -p); do [ "$j" = "$server_pid" ] || [ "$j" = "$ix_pid" ] || wait "$j"; done; }
 "$atkv" status --interval 1500 >"$tmp/st.txt" 2>&1 &
 st_pid=$!
 wait "$st_pid"
@@ -198,20 +191,13 @@ kill "$ix_pid" && wait "$ix_pid"
 ix_pid=''
 
 # ---- a NATS without JetStream: no bucket is "missing", NATS cannot tell ----
-nojs_pid=''
-nats-server -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nojs.log" 2>&1 &
-nojs_pid=$!
-nojs_url=
-for _ in $(seq 100); do
-	f=$tmp/nats-server_$nojs_pid.ports
-	[ -s "$f" ] && nojs_url=$(sed -n 's|.*"\(nats://127\.0\.0\.1:[0-9][0-9]*\)".*|\1|p' "$f")
-	[ -n "$nojs_url" ] && break
-	sleep 0.1
-done
+nats_start "$tmp" "$tmp/nojs.log"
+nojs_pid=$nats_pid nojs_url=$nats_url
 check "status and reset on a NATS without JetStream: exit 1 with NATS's reason, nothing called missing or deleted" \
 	eval 'ATKV_NATS=$nojs_url run nojs1 1 "$atkv" status --interval 0 && one_line_err nojs1 "cannot read bucket record" &&
 		ATKV_NATS=$nojs_url run nojs2 1 "$atkv" reset --yes && one_line_err nojs2 "nothing deleted"'
 kill "$nojs_pid" && wait "$nojs_pid"
+nojs_pid=''
 
 # ---- reset ----
 check "reset without a terminal and without --yes: exit 2, nothing deleted" \

@@ -88,15 +88,7 @@ fi
 
 # ---- a store filled by the real pipeline ----
 mkdir "$tmp/store"
-nats-server -js -sd "$tmp/store" -a 127.0.0.1 -p -1 --ports_file_dir "$tmp" >"$tmp/nats.log" 2>&1 &
-nats_pid=$!
-nats_url=
-for _ in $(seq 100); do
-	f=$tmp/nats-server_$nats_pid.ports
-	[ -s "$f" ] && nats_url=$(sed -n 's|.*"\(nats://127\.0\.0\.1:[0-9][0-9]*\)".*|\1|p' "$f")
-	[ -n "$nats_url" ] && break
-	sleep 0.1
-done
+nats_start "$tmp" "$tmp/nats.log" -js -sd "$tmp/store"
 "$top_builddir/src/atkv-firehose-replay" "$srcdir/tests/data/firehose-capture.bin" --listen 127.0.0.1:0 \
 	--port-file "$tmp/replay.port" >"$tmp/replay.log" 2>&1 &
 replay_pid=$!

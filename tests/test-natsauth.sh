@@ -45,19 +45,13 @@ chmod 600 "$tmp/user.nk"
 
 # server NAME CONFIG: starts nats-server with JetStream and CONFIG; sets url_NAME (nats://127.0.0.1:PORT)
 server() {
-	local name=$1 url='' f
+	local name=$1
 	mkdir -p "$tmp/$name"
 	printf 'jetstream { store_dir: "%s" }\n%s\n' "$tmp/$name/store" "$2" >"$tmp/$name/nats.conf"
-	nats-server -c "$tmp/$name/nats.conf" -a 127.0.0.1 -p -1 --ports_file_dir "$tmp/$name" >"$tmp/$name/log" 2>&1 &
-	pids+=($!)
-	f=$tmp/$name/nats-server_$!.ports
-	for _ in $(seq 100); do
-		[ -s "$f" ] && url=$(sed -n 's|.*"[a-z]*://\(127\.0\.0\.1:[0-9][0-9]*\)".*|nats://\1|p' "$f")
-		[ -n "$url" ] && break
-		sleep 0.1
-	done
-	[ -n "$url" ] || { notok "nats-server $name started"; diag_file "$tmp/$name/log"; return 1; }
-	eval "url_$name=\$url"
+	nats_start "$tmp/$name" "$tmp/$name/log" -c "$tmp/$name/nats.conf"
+	pids+=("$nats_pid")
+	[ -n "$nats_url" ] || { notok "nats-server $name started"; diag_file "$tmp/$name/log"; return 1; }
+	eval "url_$name=\$nats_url"
 }
 server userpass 'authorization { user: alice, password: "s3cret-pw" }' || exit
 server token 'authorization { token: "t0ken-xyz" }' || exit

@@ -6,10 +6,9 @@
  * connections and a stalled NATS. systemd's messages are read from a NOTIFY_SOCKET. */
 #define _DEFAULT_SOURCE
 #include "cbuild.h"
+#include "expected.h"
 #include "natsserver.h"
 #include "notify.h"
-#include "replayloop.h"
-#include <atkv/recordkey.h>
 #include "spawn.h"
 #include "tap.h"
 
@@ -35,118 +34,9 @@ static char tmp[64];
 static natsConnection *nc;
 static jsCtx *js;
 
-/* ---- the expected store, from the reference decoding ---- */
-
-struct expected {
-	json_t *records;    /* key → {"value": record, "cid": "..."} or null when deleted */
-	json_t *accounts;   /* escaped DID → value object */
-	int64_t last_seq;
-};
-
-static void expect_account(struct expected *e, json_t *header, json_t *body)
-{
-	const char *t = json_string_value(json_object_get(header, "t"));
-	if (!t || (strcmp(t, "#identity") && strcmp(t, "#account")))
-		return;
-	const char *did = json_string_value(json_object_get(body, "did"));
-	char key[3 * ATKV_DID_MAX + 1];
-	atkv_key_escape(did, strlen(did), key, sizeof(key));
-	json_t *v = json_object_get(e->accounts, key);
-	if (!v) {
-		v = json_pack("{s:s}", "did", did);
-		json_object_set_new(e->accounts, key, v);
-	}
-	const char *field = !strcmp(t, "#identity") ? "handle" : "status";
-	json_t *x = json_object_get(body, field);
-	if (x)
-		json_object_set(v, field, x);
-	else
-		json_object_del(v, field);
-	if (!strcmp(t, "#account"))
-		json_object_set(v, "active", json_object_get(body, "active"));
-	json_object_set(v, "seq", json_object_get(body, "seq"));
-	json_object_set(v, "time", json_object_get(body, "time"));
-}
-
-static void load_expected(struct expected *e)
-{
-	size_t n;
-	char *text = (char *)tap_read_file(tap_path("tests/data/firehose-expected.jsonl"), &n);
-	e->records = json_object();
-	e->accounts = json_object();
-	e->last_seq = -1;
-	for (char *line = text, *nl; line < text + n && (nl = strchr(line, '\n')); line = nl + 1) {
-		json_error_t jerr;
-		json_t *f = json_loadb(line, (size_t)(nl - line), 0, &jerr);
-		json_t *body = json_object_get(f, "body"), *seq = json_object_get(body, "seq");
-		if (json_is_integer(seq))
-			e->last_seq = json_integer_value(seq);
-		expect_account(e, json_object_get(f, "header"), body);
-		const char *repo = json_string_value(json_object_get(body, "repo"));
-		size_t i;
-		json_t *r;
-		json_array_foreach(json_object_get(f, "records"), i, r) {
-			const char *path = json_string_value(json_object_get(r, "path"));
-			const char *slash = strchr(path, '/');
-			char key[ATKV_KEY_MAX + 1];
-			atkv_key_build(key, sizeof(key), repo, strlen(repo), path, (size_t)(slash - path), slash + 1,
-			               strlen(slash + 1));
-			if (!strcmp(json_string_value(json_object_get(r, "action")), "delete"))
-				json_object_set_new(e->records, key, json_null());
-			else
-				json_object_set_new(e->records, key,
-				                    json_pack("{s:O,s:O}", "value", json_object_get(r, "record"), "cid",
-				                              json_object_get(r, "cid")));
-		}
-		json_decref(f);
-	}
-	free(text);
-}
-
-/* The store after `loops` loops of the replay: each loop's records, their TID record keys
- * shifted as atkv-firehose-replay --loop shifts them (other keys written again, alike). */
-static struct expected looped(const struct expected *e, uint64_t loops)
-{
-	struct expected l = {json_object(), json_incref(e->accounts), e->last_seq};
-	const char *key;
-	json_t *want;
-	for (uint64_t k = 0; k < loops; k++)
-		json_object_foreach(e->records, key, want) {
-			struct atkv_key parts;
-			char shifted[ATKV_KEY_MAX + 1];
-			atkv_key_parse(key, strlen(key), &parts);
-			if (parts.rkey_n == ATKV_TID_LEN)
-				atkv_loop_tid_shift(parts.rkey, k);
-			atkv_key_build(shifted, sizeof(shifted), parts.did, parts.did_n, parts.collection,
-			               parts.collection_n, parts.rkey, parts.rkey_n);
-			json_object_set(l.records, shifted, want);
-		}
-	return l;
-}
-
-/* ---- reading the store ---- */
-
-static natsMsg *last_msg(const char *bucket, const char *key) { return kv_last_msg(js, bucket, key); }
-
-/* The JSON value of a stored message, or NULL. */
-static json_t *msg_json(natsMsg *m)
-{
-	json_error_t jerr;
-	return m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, &jerr) : NULL;
-}
-
-static int64_t stored_cursor(void)
-{
-	natsMsg *m = last_msg("cursor", "firehose");
-	int64_t c = -1;
-	if (m) {
-		char v[32];
-		snprintf(v, sizeof(v), "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
-		c = strtoll(v, NULL, 10);
-		natsMsg_Destroy(m);
-	}
-	return c;
-}
+static int64_t stored_cursor(void) { return expected_stored_cursor(js); }
+static int compare_records(const struct expected *e) { return expected_compare_records(js, e); }
+static int compare_accounts(const struct expected *e) { return expected_compare_accounts(js, e); }
 
 static void show_log_tail(const char *name, int lines);
 
@@ -162,71 +52,6 @@ static bool wait_cursor(int64_t want, int timeout_ms)
 	show_log_tail("builder.log", 25);
 	show_log_tail("replay.log", 8);
 	return false;
-}
-
-/* Compares bucket record with e; returns the number of differences, noting the first few. */
-static int compare_records(const struct expected *e)
-{
-	int bad = 0;
-	const char *key;
-	json_t *want;
-	json_object_foreach(e->records, key, want) {
-		natsMsg *m = last_msg("record", key);
-		const char *op = NULL, *cid = NULL;
-		if (m) {
-			natsMsgHeader_Get(m, "KV-Operation", &op);
-			natsMsgHeader_Get(m, "Atkv-Cid", &cid);
-		}
-		bool ok;
-		if (json_is_null(want)) {
-			ok = m && op && !strcmp(op, "DEL") && natsMsg_GetDataLength(m) == 0;
-		} else {
-			json_t *got = msg_json(m);
-			ok = got && !op && json_equal(got, json_object_get(want, "value")) && cid &&
-			     !strcmp(cid, json_string_value(json_object_get(want, "cid")));
-			json_decref(got);
-		}
-		if (!ok && bad++ < 5)
-			tap_note("record %s differs from the reference", key);
-		natsMsg_Destroy(m);
-	}
-	/* Nothing beyond what is expected. */
-	kvStore *kv = NULL;
-	kvKeysList keys = {0};
-	if (js_KeyValue(&kv, js, "record") == NATS_OK && kvStore_Keys(&keys, kv, NULL) == NATS_OK) {
-		for (int i = 0; i < keys.Count; i++) {
-			json_t *w = json_object_get(e->records, keys.Keys[i]);
-			if (!w || json_is_null(w)) {
-				if (bad++ < 5)
-					tap_note("unexpected live key %s", keys.Keys[i]);
-			}
-		}
-		kvKeysList_Destroy(&keys);
-	}
-	kvStore_Destroy(kv);
-	return bad;
-}
-
-static int compare_accounts(const struct expected *e)
-{
-	int bad = 0;
-	const char *key;
-	json_t *want;
-	json_object_foreach(e->accounts, key, want) {
-		natsMsg *m = last_msg("account", key);
-		json_t *got = msg_json(m);
-		if (!got || !json_equal(got, want)) {
-			if (bad++ < 3) {
-				char *g = got ? json_dumps(got, JSON_COMPACT) : NULL, *w = json_dumps(want, JSON_COMPACT);
-				tap_note("account %s: got %s, want %s", key, g ? g : "nothing", w);
-				free(g);
-				free(w);
-			}
-		}
-		json_decref(got);
-		natsMsg_Destroy(m);
-	}
-	return bad;
 }
 
 static uint64_t stream_msgs(const char *stream)
@@ -400,7 +225,7 @@ static int count_in_log(const char *needle)
 int main(void)
 {
 	struct expected e;
-	load_expected(&e);
+	expected_load(&e, tap_path("tests/data/firehose-expected.jsonl"));
 	capture_path = tap_path("tests/data/firehose-capture.bin");
 	static char capture_copy[4096];
 	snprintf(capture_copy, sizeof(capture_copy), "%s", capture_path);
@@ -498,15 +323,14 @@ int main(void)
 	stop_replay();
 	start_replay("--loop", "3");
 	b = start_builder(NULL);
-	struct expected three = looped(&e, 3);
+	struct expected three = expected_looped(&e, 3);
 	tap_ok(wait_cursor(3 * e.last_seq, 30000), "--loop 3: the cursor reaches 3 x the last seq (%lld)",
 	       (long long)(3 * e.last_seq));
 	tap_ok(json_object_size(three.records) > 2 * json_object_size(e.records),
 	       "the looped store has %zu record keys (one loop: %zu)", json_object_size(three.records),
 	       json_object_size(e.records));
 	tap_eq(compare_records(&three), 0, "and equals three loops of the reference, TID record keys shifted per loop");
-	json_decref(three.records);
-	json_decref(three.accounts);
+	expected_free(&three);
 	spawn_stop(b, SIGTERM, 10000);
 
 	/* 5. NATS stalled longer than the ack timeout, then resumed. */

@@ -82,9 +82,16 @@ void expected_load(struct expected *e, const char *path)
 
 struct expected expected_looped(const struct expected *e, uint64_t loops)
 {
-	struct expected l = {json_object(), json_incref(e->accounts), e->last_seq};
+	struct expected l = {json_object(), json_deep_copy(e->accounts), (int64_t)loops * e->last_seq};
 	const char *key;
 	json_t *want;
+	/* An account's last event comes from the last loop, its seq raised as the replay raises it. */
+	json_object_foreach(l.accounts, key, want) {
+		json_t *seq = json_object_get(want, "seq");
+		if (loops && json_is_integer(seq))
+			json_object_set_new(want, "seq", json_integer(json_integer_value(seq) +
+			                                              (json_int_t)(loops - 1) * e->last_seq));
+	}
 	for (uint64_t k = 0; k < loops; k++)
 		json_object_foreach(e->records, key, want) {
 			struct atkv_key parts;

@@ -330,6 +330,7 @@ int main(void)
 	       "the looped store has %zu record keys (one loop: %zu)", json_object_size(three.records),
 	       json_object_size(e.records));
 	tap_eq(compare_records(&three), 0, "and equals three loops of the reference, TID record keys shifted per loop");
+	tap_eq(compare_accounts(&three), 0, "bucket account holds the last loop's events");
 	expected_free(&three);
 	spawn_stop(b, SIGTERM, 10000);
 

@@ -1,10 +1,12 @@
 #!/bin/bash
 # test-natsauth.sh — atkv against nats-servers that require authentication, one per kind:
 # user and password, token (both in the URL), NKey (a seed file), TLS with the test's own CA
-# and a client certificate the server verifies. For each: the right credentials connect (atkv
-# status), wrong or missing ones fail with exit 1 and one line that repeats no secret. Then the
-# builder (token) streams the test capture to its end and the like indexer (NKey, over TLS)
-# indexes its likes, and neither log holds a secret. Run by `make check`. Prints TAP.
+# and a client certificate the server verifies, and JWT user credentials (--creds) on a server in
+# operator mode (tests/natsjwt makes the operator, accounts and creds files). For each: the right
+# credentials connect (atkv status), wrong or missing ones fail with exit 1 and one line that
+# repeats no secret. Then the builder (token, and creds) streams the test capture to its end and
+# the like indexer (NKey over TLS, and creds) indexes its likes, and no log holds a secret. Run by
+# `make check`. Prints TAP.
 set -u
 top_builddir=${top_builddir:-.}
 srcdir=${srcdir:-.}
@@ -58,6 +60,14 @@ server token 'authorization { token: "t0ken-xyz" }' || exit
 server nkey "authorization { users: [ { nkey: $public } ] }" || exit
 server tls "tls { cert_file: \"$tmp/server.pem\", key_file: \"$tmp/server.key\", ca_file: \"$tmp/ca.pem\", verify: true }
 authorization { users: [ { nkey: $public } ] }" || exit
+# Operator mode: the server trusts the operator's JWT and knows one account (and the system
+# account) through its memory resolver; stranger.creds is a user of an account it does not know.
+mkdir -p "$tmp/jwt"
+"$top_builddir/tests/natsjwt" "$tmp/jwt" 2>"$tmp/natsjwt.err" || { notok "tests/natsjwt made the creds"; diag_file "$tmp/natsjwt.err"; exit; }
+server jwt 'include "operator.conf"' || exit
+creds_seed() { sed -n '/BEGIN USER NKEY SEED/{n;p;q}' "$1"; }
+user_seed=$(creds_seed "$tmp/jwt/user.creds")
+stranger_seed=$(creds_seed "$tmp/jwt/stranger.creds")
 hostport() { echo "${1#nats://}"; }
 
 # connects NAME URL [FLAG...]: atkv status succeeds
@@ -88,6 +98,22 @@ check "TLS without a client certificate: refused by the server (exit 1)" \
 	refused tls2 "$seed" "tls://$tls" --tls-ca "$tmp/ca.pem" --nkey "$tmp/user.nk"
 check "TLS with a CA that did not sign the server: refused (exit 1)" \
 	refused tls3 "$seed" "tls://$tls" --tls-ca "$tmp/client.pem" --tls-cert "$tmp/client.pem" --tls-key "$tmp/client.key" --nkey "$tmp/user.nk"
+check "operator mode, a user's JWT and seed in a creds file (--creds): connected" \
+	connects cr1 "$url_jwt" --creds "$tmp/jwt/user.creds"
+check "operator mode without creds: exit 1, one line" refused cr2 "$user_seed" "$url_jwt"
+# The server's log tells this refusal from that of no creds at all: it looked the account up.
+check "a creds file of an account the operator never signed: exit 1, one line saying the server refused it, no seed" \
+	eval 'refused cr3 "$stranger_seed" "$url_jwt" --creds "$tmp/jwt/stranger.creds" &&
+		grep -q "Authori[sz]ation Violation" "$tmp/cr3.err" && grep -q "Account fetch failed: account missing" "$tmp/jwt/log"'
+check "a missing creds file: exit 1, one line naming it" \
+	eval 'refused cr4 "$user_seed" "$url_jwt" --creds "$tmp/jwt/missing.creds" && grep -q "jwt/missing.creds" "$tmp/cr4.err"'
+like=at://did:plc:credstest00000000000001/app.bsky.feed.like/3kcreds000001
+like_json='{"$type":"app.bsky.feed.like","subject":{"uri":"at://did:plc:poster/app.bsky.feed.post/3kpost000001","cid":"bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"},"createdAt":"2026-11-27T10:00:00.000Z"}'
+credsflags=(--nats "$url_jwt" --creds "$tmp/jwt/user.creds")
+check "with --creds, atkv put creates the buckets in the account's JetStream and writes a record" \
+	eval 'printf "%s\n" "$like_json" | "$bin/atkv" put "$like" "${credsflags[@]}" >"$tmp/crput.out" 2>"$tmp/crput.err"'
+check "and atkv get with --creds reads it back" \
+	eval '[ "$("$bin/atkv" get "$like" "${credsflags[@]}" 2>"$tmp/crget.err")" = "$like_json" ]'
 
 # ---- the services, with secrets, and nothing of them in their logs ----
 "$bin/atkv-firehose-replay" "$srcdir/tests/data/firehose-capture.bin" --listen 127.0.0.1:0 --port-file "$tmp/replay.port" 2>"$tmp/replay.log" &
@@ -110,12 +136,24 @@ pids+=($!)
 	--nkey "$tmp/user.nk" --db "$tmp/likes.sqlite" --log-level debug >"$tmp/indexer.log" 2>&1 &
 pids+=($!)
 tlsflags=(--nats "tls://$tls" --tls-ca "$tmp/ca.pem" --tls-cert "$tmp/client.pem" --tls-key "$tmp/client.key" --nkey "$tmp/user.nk")
+# indexed FLAG...: the cursor is at the capture's end and the like indexer has nothing pending
 indexed() {
-	"$bin/atkv" status --json --interval 0 "${tlsflags[@]}" |
+	"$bin/atkv" status --json --interval 0 "$@" |
 		grep -q '"cursor":{"seq":139,.*"name":"like-indexer","pending":0,"ack_pending":0,"ack_floor":[1-9]'
 }
-for _ in $(seq 150); do indexed 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 150); do indexed "${tlsflags[@]}" 2>/dev/null && break; sleep 0.2; done
 check "over TLS with an NKey: the builder streams the capture and the like indexer indexes every like" \
-	eval 'indexed && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
-check "no log holds the seed, the token or the password" \
-	eval '! grep -l -e "$seed" -e t0ken-xyz -e s3cret-pw "$tmp"/*.log "$tmp"/*.err'
+	eval 'indexed "${tlsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
+
+# The same with JWT user credentials on the operator-mode server (where atkv put wrote above).
+"$bin/atkv-builder" "${credsflags[@]}" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --log-level debug \
+	>"$tmp/builder3.log" 2>&1 &
+pids+=($!)
+"$bin/atkv-like-indexer" "${credsflags[@]}" --db "$tmp/likes-creds.sqlite" --log-level debug >"$tmp/indexer2.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 150); do indexed "${credsflags[@]}" 2>/dev/null && break; sleep 0.2; done
+check "with --creds: the builder streams the capture to its last seq (139) and the like indexer indexes every like" \
+	eval 'indexed "${credsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes-creds.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
+check "no log holds the seed, the token, the password or a creds file's user seed" \
+	eval '[ ${#user_seed} -eq 58 ] && [ ${#stranger_seed} -eq 58 ] &&
+		! grep -l -e "$seed" -e t0ken-xyz -e s3cret-pw -e "$user_seed" -e "$stranger_seed" "$tmp"/*.log "$tmp"/*.err "$tmp"/*/log'

@@ -1,5 +1,6 @@
 /* natsconn.c — NATS connection setup shared by atkv's programs (see natsconn.h). */
 #include "natsconn.h"
+#include "log.h"
 #include "nkey.h"
 
 #include <stdbool.h>
@@ -10,6 +11,28 @@ static int fail(natsStatus s, const char *what, char *why, size_t why_n)
 {
 	snprintf(why, why_n, "%s: %s (%s)", what, natsStatus_GetText(s), nats_GetLastError(NULL));
 	return -1;
+}
+
+/* A service says when it loses NATS and when it has it back: without these lines a stalled
+ * builder or indexer would look idle rather than cut off. nats.c calls them on its own thread. */
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)closure;
+	if (natsConnection_IsClosed(nc))
+		return; /* shutting down */
+	const char *text = NULL;
+	natsConnection_GetLastError(nc, &text);
+	atkv_log(ATKV_LOG_WARNING, "lost the connection to NATS (%s); reconnecting, work waits meanwhile",
+	         text && *text ? text : "server gone or not answering pings");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+	char url[256] = "", shown[300];
+	(void)closure;
+	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	atkv_nats_urls_shown(url, shown, sizeof(shown));
+	atkv_log(ATKV_LOG_INFO, "reconnected to NATS at %s", shown);
 }
 
 /* Builds the options; the URL list is split on commas into the server list. */
@@ -44,6 +67,16 @@ static natsStatus make_options(const struct atkv_nats_options *o, natsOptions **
 		s = natsOptions_SetReconnectJitter(opts, 100, 1000);
 	if (s == NATS_OK)
 		s = natsOptions_SetRetryOnFailedConnect(opts, false, NULL, NULL);
+	/* A server that stops answering (paused, overloaded, half-open TCP) is given up on after
+	 * about 15 s rather than nats.c's default of minutes, so the reconnect starts. */
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(opts, 5000);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPingsOut(opts, 3);
+	if (s == NATS_OK && o->log_events)
+		s = natsOptions_SetDisconnectedCB(opts, on_disconnected, NULL);
+	if (s == NATS_OK && o->log_events)
+		s = natsOptions_SetReconnectedCB(opts, on_reconnected, NULL);
 	if (s == NATS_OK && o->creds)
 		s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
 	if (s == NATS_OK && o->nkey) {
@@ -125,6 +158,6 @@ struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config 
 		.urls = atkv_config_str(c, "nats"), .name = name, .creds = atkv_config_str(c, "creds"),
 		.nkey = atkv_config_str(c, "nkey"),
 		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
-		.tls_key = atkv_config_str(c, "tls-key"),
+		.tls_key = atkv_config_str(c, "tls-key"), .log_events = true,
 	};
 }

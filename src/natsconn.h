@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <nats/nats.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The options of every program that talks to NATS, for its table of options (config.h). */
@@ -25,6 +26,7 @@ struct atkv_nats_options {
 	const char *tls_ca;    /* CA bundle to verify the server, or NULL */
 	const char *tls_cert;  /* client certificate, or NULL */
 	const char *tls_key;   /* its key, or NULL */
+	bool log_events;       /* log losing and regaining the connection (services) */
 };
 
 /* Connects, retrying while the servers are unreachable for up to wait_ms. Returns 0 with *nc
@@ -38,7 +40,7 @@ int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConne
 void atkv_nats_urls_shown(const char *urls, char *out, size_t cap);
 
 /* The values of ATKV_NATS_CONFIG_OPTIONS in c (the strings stay c's), for a connection named
- * name. */
+ * name; connection events are logged (a tool that wants quiet clears log_events). */
 struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config *c, const char *name);
 
 #endif

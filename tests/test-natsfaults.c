@@ -1,0 +1,333 @@
+/* test-natsfaults.c — atkv-builder and atkv-like-indexer while their nats-server fails under
+ * them: killed with -9 and restarted, paused for 30 s (ATKV_TEST_PAUSE_S shortens it), and
+ * out of JetStream storage. Each time both must stay up with bounded memory, say what is wrong,
+ * recover by themselves once NATS does, and end with the store and the index exact. */
+#define _DEFAULT_SOURCE
+#include "expected.h"
+#include "natsserver.h"
+#include "spawn.h"
+#include "tap.h"
+
+#include <atkv/atkv.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BUILDER "src/atkv-builder"
+#define REPLAY "src/atkv-firehose-replay"
+#define INDEXER "src/atkv-like-indexer"
+
+/* Peak resident memory allowed to each service, in MiB: the builder's bound is --max-message
+ * (16 MiB) + --max-inflight-bytes (8 MiB here) + nats.c's reconnect buffer (8 MiB) + code and
+ * caches. Not checked under AddressSanitizer, whose shadow memory and quarantine dwarf it. */
+#define RSS_LIMIT_MB 96
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_CHECKED false
+#else
+#define RSS_CHECKED true
+#endif
+
+static char tmp[64];
+static struct expected one;
+static int replay_port;
+
+static int count_in(const char *name, const char *needle)
+{
+	char path[160];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (access(path, R_OK))
+		return 0;
+	char *text = (char *)tap_read_file(path, &n);
+	int count = 0;
+	for (char *p = text; (p = strstr(p, needle)); p++)
+		count++;
+	free(text);
+	return count;
+}
+
+static void show_log_tail(const char *name, int lines)
+{
+	char path[160];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (access(path, R_OK))
+		return;
+	char *text = (char *)tap_read_file(path, &n);
+	char *p = text + n;
+	for (int k = 0; p > text && k <= lines; p--)
+		if (p[-1] == '\n')
+			k++;
+	tap_note("--- end of %s:", name);
+	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
+		tap_note("%.*s", (int)(nl - line), line);
+	free(text);
+}
+
+static pid_t start_replay(int loops, const char *rate)
+{
+	char portfile[128], log[128], loops_s[16];
+	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
+	snprintf(log, sizeof(log), "%s/replay.log", tmp);
+	snprintf(loops_s, sizeof(loops_s), "%d", loops);
+	unlink(portfile);
+	char *argv[] = {REPLAY, (char *)tap_path("tests/data/firehose-capture.bin"), "--listen", "127.0.0.1:0",
+	                "--port-file", portfile, "--loop", loops_s, rate ? "--rate" : NULL, (char *)rate, NULL};
+	pid_t pid = spawn(argv, NULL, log);
+	for (int t = 0; pid > 0 && t < 10000; t += 20) {
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &replay_port);
+			fclose(f);
+			if (ok == 1)
+				return pid;
+		}
+		sleep_ms(20);
+	}
+	return -1;
+}
+
+static pid_t start_builder(const struct nats_server *s)
+{
+	char relay[64], log[128];
+	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
+	snprintf(log, sizeof(log), "%s/builder.log", tmp);
+	char *argv[] = {BUILDER, "--nats", (char *)s->url, "--relay", relay, "--max-inflight-bytes", "8388608",
+	                "--ack-timeout", "3000", "--config", "/dev/null", NULL};
+	return spawn(argv, NULL, log);
+}
+
+static pid_t start_indexer(const struct nats_server *s, const char *db)
+{
+	char log[128];
+	snprintf(log, sizeof(log), "%s/indexer.log", tmp);
+	char *argv[] = {INDEXER, "--nats", (char *)s->url, "--db", (char *)db, "--config", "/dev/null", NULL};
+	return spawn(argv, NULL, log);
+}
+
+/* The current resident memory of a process, in KiB (VmRSS), or -1. */
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = strtol(line + 6, NULL, 10);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* A client of the test's own, for looking at the store. */
+struct look {
+	natsConnection *nc;
+	jsCtx *js;
+};
+
+static bool look_open(struct look *l, const struct nats_server *s)
+{
+	natsOptions *o = NULL;
+	natsOptions_Create(&o);
+	natsOptions_SetURL(o, s->url);
+	natsOptions_SetMaxReconnect(o, -1);
+	natsOptions_SetReconnectWait(o, 200);
+	bool ok = natsConnection_Connect(&l->nc, o) == NATS_OK && natsConnection_JetStream(&l->js, l->nc, NULL) == NATS_OK;
+	natsOptions_Destroy(o);
+	return ok;
+}
+
+static void look_close(struct look *l)
+{
+	jsCtx_Destroy(l->js);
+	natsConnection_Destroy(l->nc);
+	*l = (struct look){0};
+}
+
+static bool wait_cursor(struct look *l, int64_t want, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 200) {
+		if (expected_stored_cursor(l->js) >= want)
+			return true;
+		sleep_ms(200);
+	}
+	tap_note("cursor %lld after %d ms, waiting for %lld", (long long)expected_stored_cursor(l->js), timeout_ms,
+	         (long long)want);
+	show_log_tail("builder.log", 15);
+	return false;
+}
+
+static bool indexer_done(struct look *l, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 200) {
+		jsConsumerInfo *ci = NULL;
+		bool done = js_GetConsumerInfo(&ci, l->js, "KV_record", "like-indexer", NULL, NULL) == NATS_OK &&
+		            ci->NumPending == 0 && ci->NumAckPending == 0;
+		jsConsumerInfo_Destroy(ci);
+		if (done)
+			return true;
+		sleep_ms(200);
+	}
+	show_log_tail("indexer.log", 10);
+	return false;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The likes of the expected store as "did rkey subject", sorted, one per line. */
+static char *expected_likes(const struct expected *e)
+{
+	size_t n = json_object_size(e->records), rows = 0;
+	char **line = calloc(n + 1, sizeof(*line));
+	const char *key;
+	json_t *want;
+	json_object_foreach(e->records, key, want) {
+		struct atkv_key k;
+		const char *subject = json_string_value(json_object_get(
+		        json_object_get(json_object_get(want, "value"), "subject"), "uri"));
+		if (json_is_null(want) || atkv_key_parse(key, strlen(key), &k) || strcmp(k.collection, "app.bsky.feed.like") ||
+		    !subject)
+			continue;
+		line[rows] = malloc(ATKV_KEY_MAX + 300);
+		snprintf(line[rows], ATKV_KEY_MAX + 300, "%s %s %s\n", k.did, k.rkey, subject);
+		rows++;
+	}
+	qsort(line, rows, sizeof(*line), cmp_str);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	for (size_t r = 0; r < rows; r++) {
+		fputs(line[r], f);
+		free(line[r]);
+	}
+	fclose(f);
+	free(line);
+	return text;
+}
+
+/* The index's likes in the same form; a subject whose stored count disagrees with its rows
+ * spoils the dump with a line of its own. */
+static char *dump_likes(const char *db)
+{
+	sqlite3 *q = NULL;
+	sqlite3_stmt *st = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(q,
+	                       "SELECT l.did, l.rkey, s.uri, s.likes = (SELECT count(*) FROM likes c WHERE c.subject = s.id)"
+	                       " FROM likes l JOIN subjects s ON s.id = l.subject ORDER BY l.did, l.rkey",
+	                       -1, &st, NULL) == SQLITE_OK)
+		while (sqlite3_step(st) == SQLITE_ROW)
+			fprintf(f, "%s %s %s\n%s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+			        sqlite3_column_text(st, 2), sqlite3_column_int(st, 3) ? "" : "(count wrong)\n");
+	sqlite3_finalize(st);
+	sqlite3_close(q);
+	fclose(f);
+	return text;
+}
+
+/* 1 and 2: NATS killed with -9 and restarted, then paused, under both services. */
+static void killed_and_paused(void)
+{
+	struct nats_server server = {0};
+	struct look l = {0};
+	char db[128];
+	snprintf(db, sizeof(db), "%s/likes.sqlite", tmp);
+	const int loops = 30;
+	struct expected want = expected_looped(&one, loops);
+	const char *pause_env = getenv("ATKV_TEST_PAUSE_S");
+	int pause_s = pause_env ? atoi(pause_env) : 30;
+
+	tap_ok(nats_server_start(&server, 0) == 0 && look_open(&l, &server), "nats-server started");
+	pid_t replay = start_replay(loops, "300");
+	pid_t b = start_builder(&server), x = start_indexer(&server, db);
+	tap_ok(replay > 0 && wait_cursor(&l, 400, 30000), "the builder writes (cursor past 400 of %lld)",
+	       (long long)want.last_seq);
+
+	nats_server_signal(&server, SIGKILL);
+	waitpid(server.pid, NULL, 0);
+	server.pid = 0;
+	nats_server_stop(&server); /* forgets the old ports file */
+	sleep_ms(3000);
+	int stb = 0, stx = 0;
+	bool run_b = spawn_running(b, &stb), run_x = spawn_running(x, &stx);
+	if (!run_b || !run_x)
+		tap_note("builder %s %d, indexer %s %d", run_b ? "runs" : WIFSIGNALED(stb) ? "died of signal" : "exited",
+		         WIFSIGNALED(stb) ? WTERMSIG(stb) : WEXITSTATUS(stb), run_x ? "runs" : WIFSIGNALED(stx) ? "died of signal" : "exited",
+		         WIFSIGNALED(stx) ? WTERMSIG(stx) : WEXITSTATUS(stx));
+	tap_ok(run_b && run_x, "NATS killed with -9: both services keep running");
+	tap_ok(count_in("builder.log", "lost the connection to NATS") >= 1 && count_in("indexer.log", "lost the connection to NATS") >= 1,
+	       "and both say they lost NATS");
+	tap_ok(nats_server_start(&server, server.port) == 0, "NATS restarted on its port with its store");
+	int64_t before = expected_stored_cursor(l.js);
+	tap_ok(wait_cursor(&l, before + 500, 60000), "the builder goes on (cursor %lld)", (long long)expected_stored_cursor(l.js));
+	tap_ok(count_in("builder.log", "reconnected to NATS at nats://127.0.0.1:") >= 1 &&
+	           count_in("indexer.log", "reconnected to NATS at nats://127.0.0.1:") >= 1,
+	       "both say they are back");
+
+	int lost_b = count_in("builder.log", "lost the connection to NATS");
+	nats_server_signal(&server, SIGSTOP);
+	long early_b = -1, late_b = -1, early_x = -1, late_x = -1;
+	bool up = true;
+	for (int s = 0; s < pause_s; s++) {
+		sleep_ms(1000);
+		up = up && spawn_running(b, NULL) && spawn_running(x, NULL);
+		if (s == 4) {
+			early_b = rss_kb(b);
+			early_x = rss_kb(x);
+		}
+	}
+	late_b = rss_kb(b);
+	late_x = rss_kb(x);
+	tap_ok(up, "NATS paused for %d s: both services keep running", pause_s);
+	tap_note("resident memory 5 s into the pause and at its end: builder %ld -> %ld KiB, indexer %ld -> %ld KiB",
+	         early_b, late_b, early_x, late_x);
+	tap_ok(late_b <= early_b + 4096 && late_x <= early_x + 4096, "neither grows while NATS is away");
+	tap_ok(count_in("builder.log", "lost the connection to NATS") > lost_b ||
+	           count_in("builder.log", "not acknowledged") >= 1,
+	       "the builder says NATS is not answering");
+	nats_server_signal(&server, SIGCONT);
+
+	tap_ok(wait_cursor(&l, want.last_seq, 120000), "NATS resumed: the cursor reaches the end (%lld)", (long long)want.last_seq);
+	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
+	long peak_b = spawn_peak_rss_kb(b), peak_x = spawn_peak_rss_kb(x);
+	tap_note("peak resident memory: builder %ld KiB, indexer %ld KiB", peak_b, peak_x);
+	tap_ok(!RSS_CHECKED || (peak_b > 0 && peak_b < RSS_LIMIT_MB * 1024 && peak_x > 0 && peak_x < RSS_LIMIT_MB * 1024),
+	       "both peaked below %d MiB%s", RSS_LIMIT_MB, RSS_CHECKED ? "" : " (not checked under AddressSanitizer)");
+	stb = spawn_stop(b, SIGTERM, 10000);
+	stx = spawn_stop(x, SIGTERM, 10000);
+	tap_ok(stb >= 0 && WIFEXITED(stb) && WEXITSTATUS(stb) == 0 && stx >= 0 && WIFEXITED(stx) && WEXITSTATUS(stx) == 0,
+	       "both stop cleanly");
+	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact: nothing lost, nothing wrong");
+	tap_eq(expected_compare_accounts(l.js, &want), 0, "bucket account too");
+	char *got = dump_likes(db), *likes = expected_likes(&want);
+	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact, every count right");
+	free(got);
+	free(likes);
+	spawn_stop(replay, SIGTERM, 5000);
+	look_close(&l);
+	nats_server_destroy(&server);
+	expected_free(&want);
+}
+
+int main(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-natsfaults.XXXXXX");
+	if (!mkdtemp(tmp)) {
+		printf("Bail out! cannot make a temporary directory\n");
+		return 1;
+	}
+	expected_load(&one, tap_path("tests/data/firehose-expected.jsonl"));
+	killed_and_paused();
+	expected_free(&one);
+	tap_remove_dir(tmp);
+	return tap_done();
+}

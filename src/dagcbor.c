@@ -26,13 +26,32 @@ static const char escape[256] = {
 	[0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u',
 };
 
-/* Writes s[0..n) (valid UTF-8) as a JSON string literal. */
-static int put_string(struct atkv_buf *out, const uint8_t *s, size_t n)
+/* The length of s[0..n) as a JSON string literal, quotes included. */
+static size_t string_len(const uint8_t *s, size_t n)
 {
-	/* Worst case every byte becomes \u00XX. */
+	size_t len = n + 2;
+	for (size_t i = 0; i < n; i++)
+		len += escape[s[i]] == 'u' ? 5 : escape[s[i]] ? 1 : 0;
+	return len;
+}
+
+/* What may still be appended to out under the limit `end` (a length of out). */
+static size_t room(const struct atkv_buf *out, size_t end)
+{
+	return end > out->len ? end - out->len : 0;
+}
+
+/* Writes s[0..n) (valid UTF-8) as a JSON string literal, unless it would take out past end. */
+static int put_string(struct atkv_buf *out, const uint8_t *s, size_t n, size_t end)
+{
+	/* Worst case every byte becomes \u00XX (six times the text: a hostile record of control
+	 * characters); only a string that might not fit is measured exactly. */
 	if (n > (SIZE_MAX - 2) / 6)
 		return ATKV_E_TOO_LARGE;
-	int rc = atkv_buf_reserve(out, n * 6 + 2);
+	size_t need = n * 6 + 2;
+	if (need > room(out, end) && (need = string_len(s, n)) > room(out, end))
+		return ATKV_E_TOO_LARGE;
+	int rc = atkv_buf_reserve(out, need);
 	if (rc)
 		return rc;
 	char *o = out->data + out->len;
@@ -88,8 +107,10 @@ static int put_link(struct atkv_buf *out, const struct atkv_cid *cid)
 	return atkv_buf_puts(out, "\"}");
 }
 
-static int put_bytes(struct atkv_buf *out, const uint8_t *p, size_t n)
+static int put_bytes(struct atkv_buf *out, const uint8_t *p, size_t n, size_t end)
 {
+	if (ATKV_BASE64_LEN(n) + 14 > room(out, end))
+		return ATKV_E_TOO_LARGE;
 	int rc = atkv_buf_reserve(out, ATKV_BASE64_LEN(n) + 14);
 	if (rc)
 		return rc;
@@ -98,13 +119,14 @@ static int put_bytes(struct atkv_buf *out, const uint8_t *p, size_t n)
 	return atkv_buf_puts(out, "\"}");
 }
 
-/* Writes a scalar item (anything but an array or map). */
-static int put_scalar(struct atkv_buf *out, const struct atkv_cbor_item *it)
+/* Writes a scalar item (anything but an array or map). Text and bytes, whose JSON grows with
+ * the input, are refused before they take out past end; the rest may pass it by a few bytes. */
+static int put_scalar(struct atkv_buf *out, const struct atkv_cbor_item *it, size_t end)
 {
 	switch (it->kind) {
 	case ATKV_CBOR_INT: return put_int(out, it->i);
-	case ATKV_CBOR_TEXT: return put_string(out, it->p, it->n);
-	case ATKV_CBOR_BYTES: return put_bytes(out, it->p, it->n);
+	case ATKV_CBOR_TEXT: return put_string(out, it->p, it->n, end);
+	case ATKV_CBOR_BYTES: return put_bytes(out, it->p, it->n, end);
 	case ATKV_CBOR_LINK: return put_link(out, &it->cid);
 	case ATKV_CBOR_BOOL: return it->i ? atkv_buf_puts(out, "true") : atkv_buf_puts(out, "false");
 	case ATKV_CBOR_NULL: return atkv_buf_puts(out, "null");
@@ -115,7 +137,7 @@ static int put_scalar(struct atkv_buf *out, const struct atkv_cbor_item *it)
 }
 
 /* Reads the next key of the map at lv, checks its type and order, and writes `"key":`. */
-static int put_key(struct atkv_cbor *r, struct level *lv, struct atkv_buf *out,
+static int put_key(struct atkv_cbor *r, struct level *lv, struct atkv_buf *out, size_t end,
                    struct atkv_err *err)
 {
 	struct atkv_cbor_item key;
@@ -133,21 +155,31 @@ static int put_key(struct atkv_cbor *r, struct level *lv, struct atkv_buf *out,
 	}
 	lv->key = key.p;
 	lv->key_len = key.n;
-	if ((rc = put_string(out, key.p, key.n)) || (rc = atkv_buf_putc(out, ':')))
+	if ((rc = put_string(out, key.p, key.n, end)) || (rc = atkv_buf_putc(out, ':')))
 		return atkv_fail(err, rc, key.offset, "json output");
 	return 0;
 }
 
 int atkv_dagcbor_to_json(const uint8_t *p, size_t n, struct atkv_buf *out, struct atkv_err *err)
 {
+	return atkv_dagcbor_to_json_max(p, n, out, SIZE_MAX, err);
+}
+
+int atkv_dagcbor_to_json_max(const uint8_t *p, size_t n, struct atkv_buf *out, size_t max,
+                             struct atkv_err *err)
+{
 	struct level stack[ATKV_CBOR_MAX_DEPTH];
 	int depth = 0;
 	struct atkv_cbor r;
+	size_t end = max > SIZE_MAX - out->len ? SIZE_MAX : out->len + max;
 	atkv_cbor_init(&r, p, n);
 
 	for (;;) {
 		struct level *lv = depth ? &stack[depth - 1] : NULL;
 		int rc;
+		/* Small items may overshoot end by a few bytes each: stop at the first that did. */
+		if (out->len > end)
+			return atkv_fail(err, ATKV_E_TOO_LARGE, r.off, "json output");
 		if (lv && lv->left == 0) {
 			if ((rc = atkv_buf_putc(out, lv->map ? '}' : ']')))
 				return atkv_fail(err, rc, r.off, "json output");
@@ -158,7 +190,7 @@ int atkv_dagcbor_to_json(const uint8_t *p, size_t n, struct atkv_buf *out, struc
 		if (lv) {
 			if (!lv->first && (rc = atkv_buf_putc(out, ',')))
 				return atkv_fail(err, rc, r.off, "json output");
-			if (lv->map && (rc = put_key(&r, lv, out, err)))
+			if (lv->map && (rc = put_key(&r, lv, out, end, err)))
 				return rc;
 			lv->first = false;
 			lv->left--;
@@ -176,11 +208,13 @@ int atkv_dagcbor_to_json(const uint8_t *p, size_t n, struct atkv_buf *out, struc
 			stack[depth++] = (struct level){.left = it.count, .map = map, .first = true};
 			continue;
 		}
-		if ((rc = put_scalar(out, &it)))
+		if ((rc = put_scalar(out, &it, end)))
 			return atkv_fail(err, rc, it.offset, "json output");
 		if (depth == 0)
 			break;
 	}
+	if (out->len > end)
+		return atkv_fail(err, ATKV_E_TOO_LARGE, r.off, "json output");
 	if (r.off != n)
 		return atkv_fail(err, ATKV_E_TRAILING, r.off, "cbor value");
 	return 0;

@@ -16,4 +16,11 @@
  * code with err set; on failure out holds a partial value that the caller must discard. */
 int atkv_dagcbor_to_json(const uint8_t *p, size_t n, struct atkv_buf *out, struct atkv_err *err);
 
+/* The same, appending at most max bytes: a longer JSON form gives ATKV_E_TOO_LARGE, found before
+ * the text or bytes that would pass the limit are written. JSON can be six times the CBOR (text
+ * of control characters, each \u00XX), so a caller that cannot use a value over some size (a
+ * NATS message) passes that size rather than allocate six times its input to find out. */
+int atkv_dagcbor_to_json_max(const uint8_t *p, size_t n, struct atkv_buf *out, size_t max,
+                             struct atkv_err *err);
+
 #endif

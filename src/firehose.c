@@ -11,6 +11,7 @@
 #include <atkv/syntax.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct atkv_firehose {
 	struct atkv_op *ops;
 	size_t cap_ops;
 	struct atkv_buf json;
+	size_t json_max;          /* longest record JSON produced (SIZE_MAX: no limit) */
 	struct atkv_event ev;
 };
 
@@ -139,8 +141,11 @@ struct atkv_firehose *atkv_firehose_new(void)
 		free(fh);
 		return NULL;
 	}
+	fh->json_max = SIZE_MAX;
 	return fh;
 }
+
+void atkv_firehose_set_json_max(struct atkv_firehose *fh, size_t max) { fh->json_max = max; }
 
 void atkv_firehose_free(struct atkv_firehose *fh)
 {
@@ -458,7 +463,7 @@ int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, 
 	if (block_len == 0 || (block[0] >> 5) != 5)
 		return atkv_fail(err, ATKV_E_FRAME, 0, "record");
 	atkv_buf_reset(&fh->json);
-	if ((rc = atkv_dagcbor_to_json(block, block_len, &fh->json, err)))
+	if ((rc = atkv_dagcbor_to_json_max(block, block_len, &fh->json, fh->json_max, err)))
 		return rc;
 	*json = fh->json.data;
 	*len = fh->json.len;

@@ -76,10 +76,15 @@ void atkv_firehose_free(struct atkv_firehose *fh);
 int atkv_firehose_decode(struct atkv_firehose *fh, const uint8_t *frame, size_t n,
                          const struct atkv_event **ev, struct atkv_err *err);
 
+/* Records whose JSON would be longer than max bytes are refused by atkv_firehose_record, before
+ * the JSON is built past max (default: no limit). Cannot fail. */
+void atkv_firehose_set_json_max(struct atkv_firehose *fh, size_t max);
+
 /* The record of op i of the last decoded #commit, as atproto JSON in a buffer of the decoder
  * (valid until the next call). Returns 0 with *json and *len set, or ATKV_E_BLOCK_MISSING
  * (deleted record, or block not in the CAR: a tooBig commit), ATKV_E_CID_MISMATCH,
- * ATKV_E_FRAME when the block is not a map (every record is one), or a DAG-CBOR error
+ * ATKV_E_FRAME when the block is not a map (every record is one), ATKV_E_TOO_LARGE when its
+ * JSON would exceed the limit of atkv_firehose_set_json_max, or a DAG-CBOR error
  * (err->offset relative to the record's block). */
 int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, size_t *len,
                          struct atkv_err *err);

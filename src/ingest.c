@@ -25,7 +25,11 @@ int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atk
 	in->w = w;
 	in->acc = acc;
 	in->st.last_seq = -1;
-	return (in->fh = atkv_firehose_new()) ? 0 : ATKV_E_NOMEM;
+	if (!(in->fh = atkv_firehose_new()))
+		return ATKV_E_NOMEM;
+	/* A record NATS cannot carry is skipped anyway: its JSON is not built past that size. */
+	atkv_firehose_set_json_max(in->fh, atkv_kvwriter_max_value(w));
+	return 0;
 }
 
 void atkv_ingest_destroy(struct atkv_ingest *in) { atkv_firehose_free(in->fh); }
@@ -92,7 +96,12 @@ static int write_op(struct atkv_ingest *in, const struct atkv_event *ev, size_t 
 	}
 	const char *json;
 	size_t len;
-	if ((rc = atkv_firehose_record(in->fh, i, &json, &len, &err))) {
+	if ((rc = atkv_firehose_record(in->fh, i, &json, &len, &err)) == ATKV_E_TOO_LARGE) {
+		skip(in, ATKV_INGEST_TOO_LARGE, ev, op, "record skipped: its JSON exceeds the NATS max payload (%zu bytes)",
+		     atkv_kvwriter_max_value(in->w));
+		return 0;
+	}
+	if (rc) {
 		skip(in, record_error_kind(rc), ev, op, "record skipped: %s", atkv_err_format(&err, e, sizeof(e)));
 		return 0;
 	}

@@ -332,6 +332,11 @@ int64_t atkv_kvwriter_watermark(struct atkv_kvwriter *w)
 	return wm;
 }
 
+size_t atkv_kvwriter_max_value(const struct atkv_kvwriter *w)
+{
+	return w->max_payload > 0 ? (size_t)w->max_payload : 0;
+}
+
 void atkv_kvwriter_stats(struct atkv_kvwriter *w, struct atkv_kvwriter_stats *st)
 {
 	pthread_mutex_lock(&w->mu);

@@ -79,6 +79,9 @@ void atkv_kvwriter_close(struct atkv_kvwriter *w);
 bool atkv_kvwriter_full(struct atkv_kvwriter *w);
 bool atkv_kvwriter_failed(struct atkv_kvwriter *w, char *why, size_t why_n);
 int64_t atkv_kvwriter_watermark(struct atkv_kvwriter *w);
+/* The longest value a put can carry: the server's max payload when the writer was made (its
+ * headers take some of it too). Cannot fail. */
+size_t atkv_kvwriter_max_value(const struct atkv_kvwriter *w);
 void atkv_kvwriter_stats(struct atkv_kvwriter *w, struct atkv_kvwriter_stats *st);
 
 /* Waits until no publish is in flight, for at most timeout_ms. Returns true when drained. */

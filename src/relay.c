@@ -305,10 +305,21 @@ static const char *state_phase(enum state s)
 	}
 }
 
+/* What a connection that ends loses: bytes of a message not yet whole (a relay that hung up or
+ * reset mid-frame), or frames held while reading was paused. The cursor brings them back. */
+static void dropped_input(const struct atkv_relay *r, char *out, size_t n)
+{
+	size_t held = r->in.len + r->ws.message.len;
+	if (r->state == OPEN && held)
+		snprintf(out, n, " (%zu bytes received and not yet handled are dropped)", held);
+	else
+		out[0] = '\0';
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct atkv_relay *r = lws_context_user(lws_get_context(wsi));
-	char why[600];
+	char why[600], dropped[80];
 	(void)user;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_CONNECTED:
@@ -325,8 +336,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RAW_CLOSE:
 		if (wsi != r->wsi)
 			break;
-		snprintf(why, sizeof(why), "connection to %.160s closed%s%s%.256s", r->url, state_phase(r->state),
-		         r->close_why[0] ? ": " : "", r->close_why);
+		dropped_input(r, dropped, sizeof(dropped));
+		snprintf(why, sizeof(why), "connection to %.160s closed%s%s%.256s%s", r->url, state_phase(r->state),
+		         r->close_why[0] ? ": " : "", r->close_why, dropped);
 		closed(r, why);
 		break;
 	case LWS_CALLBACK_WSI_DESTROY:

@@ -83,3 +83,33 @@ void cb_varint(struct atkv_buf *b, uint64_t v)
 	} while (v);
 	cb_raw(b, out, n);
 }
+
+void cb_nest(struct atkv_buf *b, size_t depth)
+{
+	for (size_t i = 0; i < depth; i++)
+		cb_head(b, 4, 1);
+	cb_uint(b, 0);
+}
+
+void cb_car_header(struct atkv_buf *b, const uint8_t *root, size_t root_n)
+{
+	struct atkv_buf h = ATKV_BUF_INIT;
+	cb_head(&h, 5, 2);
+	cb_text(&h, "roots");
+	cb_head(&h, 4, 1);
+	cb_link(&h, root, root_n);
+	cb_text(&h, "version");
+	cb_uint(&h, 1);
+	cb_varint(b, h.len);
+	cb_raw(b, h.data, h.len);
+	atkv_buf_free(&h);
+}
+
+size_t cb_car_section(struct atkv_buf *b, const uint8_t *cid, size_t cid_n, const void *data, size_t n)
+{
+	cb_varint(b, cid_n + n);
+	cb_raw(b, cid, cid_n);
+	size_t at = b->len;
+	cb_raw(b, data, n);
+	return at;
+}

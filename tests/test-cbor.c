@@ -204,6 +204,46 @@ static void test_prefixes(void)
 	atkv_buf_free(&out);
 }
 
+/* A limit on the JSON's length: met exactly it passes, one byte short it is refused; escaped
+ * text, six times its CBOR as JSON, is refused before that much is allocated. */
+static void test_max(void)
+{
+	static const char *const values[] = {
+		"a3616101626262824301020363616263636363 63a1616bf5",
+		"a1616245 0102030405",                                /* {"b": bytes} */
+		"a16174 6c 0102030405060708090a225c",                 /* {"t": text to escape} */
+		"a16174 83 1b7fffffffffffffff 3b7fffffffffffffff f6", /* {"t": [INT64_MAX, INT64_MIN, null]} */
+	};
+	struct atkv_buf out = ATKV_BUF_INIT, lim = ATKV_BUF_INIT;
+	bool all = true;
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		size_t n;
+		uint8_t *p = tap_hex(values[i], &n);
+		atkv_buf_reset(&out);
+		atkv_buf_reset(&lim);
+		int rc = atkv_dagcbor_to_json(p, n, &out, NULL);
+		if (rc || atkv_dagcbor_to_json_max(p, n, &lim, out.len, NULL) || strcmp(out.data, lim.data))
+			all = false;
+		atkv_buf_reset(&lim);
+		if (atkv_dagcbor_to_json_max(p, n, &lim, out.len - 1, NULL) != ATKV_E_TOO_LARGE)
+			all = false;
+		free(p);
+	}
+	tap_ok(all, "a JSON limit met exactly passes, one byte short is refused");
+
+	size_t text_n = 1 << 20;
+	uint8_t *big = malloc(8 + text_n);
+	memcpy(big, "\xa1\x61t\x7a\x00\x10\x00\x00", 8); /* {"t": text of 1 MiB} */
+	memset(big + 8, 0x01, text_n);
+	atkv_buf_reset(&lim);
+	tap_eq(atkv_dagcbor_to_json_max(big, 8 + text_n, &lim, 65536, NULL), ATKV_E_TOO_LARGE,
+	       "1 MiB of control characters (6 MiB as JSON) refused under a 64 KiB limit");
+	tap_ok(lim.cap <= 65536, "without reserving room for it (%zu bytes held)", lim.cap);
+	free(big);
+	atkv_buf_free(&out);
+	atkv_buf_free(&lim);
+}
+
 int main(void)
 {
 	test_fixtures();
@@ -211,5 +251,6 @@ int main(void)
 	test_link();
 	test_depth();
 	test_prefixes();
+	test_max();
 	return tap_done();
 }

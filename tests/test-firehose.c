@@ -12,6 +12,7 @@
 #include "tap.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +328,12 @@ static void test_commit(struct atkv_firehose *fh)
 	       "record JSON of op 0");
 	tap_eq(atkv_firehose_record(fh, 2, &json, &len, NULL), ATKV_E_BLOCK_MISSING, "a delete has no record");
 	tap_eq(atkv_firehose_record(fh, 3, &json, &len, NULL), ATKV_E_BLOCK_MISSING, "no op 3");
+	/* The record's JSON is 65 bytes: a limit of 64 refuses it, 65 lets it through. */
+	atkv_firehose_set_json_max(fh, 64);
+	tap_eq(atkv_firehose_record(fh, 0, &json, &len, NULL), ATKV_E_TOO_LARGE, "a record over the JSON limit is refused");
+	atkv_firehose_set_json_max(fh, 65);
+	tap_eq(atkv_firehose_record(fh, 0, &json, &len, NULL), 0, "a record at the JSON limit passes");
+	atkv_firehose_set_json_max(fh, SIZE_MAX);
 
 	/* Every prefix of the frame fails with an error, and never reads outside it. */
 	int bad = 0;

@@ -220,17 +220,18 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* The index the writes call for, in dump_index's form: one line per like, in key order. */
 static char *expected_index(void)
 {
-	int n = ACCOUNTS * slots, count[SUBJECTS] = {0}, rows = 0;
-	for (int i = 0; i < n; i++)
+	size_t n = ACCOUNTS * (size_t)slots, rows = 0;
+	int count[SUBJECTS] = {0};
+	for (size_t i = 0; i < n; i++)
 		if (likes[i].subject >= 0)
 			count[likes[i].subject]++;
-	char **line = calloc((size_t)n, sizeof(*line));
-	for (int i = 0; i < n; i++) {
+	char **line = calloc(n, sizeof(*line));
+	for (size_t i = 0; i < n; i++) {
 		const struct like_state *l = &likes[i];
 		if (l->subject < 0)
 			continue;
 		char did[32], rkey[16];
-		like_key(i, did, sizeof(did), rkey, sizeof(rkey));
+		like_key((int)i, did, sizeof(did), rkey, sizeof(rkey));
 		line[rows] = malloc(LINE_MAX_LEN);
 		snprintf(line[rows], LINE_MAX_LEN, "%s %s at://did:plc:poster%03d/app.bsky.feed.post/p%d bafyreisubject "
 		         "2026-11-27T%02d:%02d:%02d.000Z %d\n",
@@ -238,11 +239,11 @@ static char *expected_index(void)
 		         l->second % 60, count[l->subject]);
 		rows++;
 	}
-	qsort(line, (size_t)rows, sizeof(*line), cmp_str);
+	qsort(line, rows, sizeof(*line), cmp_str);
 	size_t len = 0;
 	char *text = NULL;
 	FILE *f = open_memstream(&text, &len);
-	for (int r = 0; r < rows; r++) {
+	for (size_t r = 0; r < rows; r++) {
 		fputs(line[r], f);
 		free(line[r]);
 	}

@@ -92,7 +92,7 @@ int atkv_cli_connect(struct atkv_cli *c)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "%s", why);
 	if (natsConnection_JetStream(&c->js, c->nc, NULL) != NATS_OK) {
 		atkv_nats_urls_shown(no.urls, why, sizeof(why));
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot use JetStream on %s: %s", why, nats_GetLastError(NULL));
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot use JetStream on %s: %s", why, atkv_nats_why(NATS_ERR));
 	}
 	return 0;
 }

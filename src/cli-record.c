@@ -3,6 +3,7 @@
  * put checks the JSON is an atproto record before writing it compact, as the builder would. */
 #include "buckets.h"
 #include "cli.h"
+#include "natsconn.h"
 
 #include <atkv/atkv.h>
 
@@ -35,8 +36,7 @@ static int open_record(struct atkv_cli *c, kvStore **kv)
 	if (s == NATS_NOT_FOUND)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "bucket %s does not exist: %s", ATKV_BUCKET_RECORD, NOT_FROM_BUILDER);
 	if (s != NATS_OK)
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot open bucket %s: %s", ATKV_BUCKET_RECORD,
-		                     nats_GetLastError(NULL));
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot open bucket %s: %s", ATKV_BUCKET_RECORD, atkv_nats_why(s));
 	return 0;
 }
 
@@ -47,7 +47,7 @@ static int entry_at(kvStore *kv, const char *uri, const char *key, kvEntry **e)
 	if (s == NATS_NOT_FOUND)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "no record at %s", uri);
 	if (s != NATS_OK)
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot read %s: %s", uri, nats_GetLastError(NULL));
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot read %s: %s", uri, atkv_nats_why(s));
 	return 0;
 }
 

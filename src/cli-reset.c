@@ -32,7 +32,7 @@ static int describe(jsCtx *js, bool exists[N_BUCKETS], char *out, size_t cap)
 			continue;
 		if (s != NATS_OK) {
 			atkv_cli_fail(ATKV_CLI_FAILED, "cannot read bucket %s: %s; nothing deleted", buckets[i],
-			              nats_GetLastError(NULL));
+			              atkv_nats_why(s));
 			return -1;
 		}
 		int w = snprintf(out + len, cap - len, "%sbucket %s (%llu entr%s", found ? ", " : "", buckets[i],
@@ -89,7 +89,7 @@ int atkv_cli_reset(struct atkv_cli *c)
 		jsErrCode jerr = 0;
 		snprintf(stream, sizeof(stream), "KV_%s", buckets[i]);
 		if (exists[i] && js_DeleteStream(c->js, stream, NULL, &jerr) != NATS_OK)
-			rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete bucket %s: %s", buckets[i], nats_GetLastError(NULL));
+			rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete bucket %s: %s", buckets[i], atkv_nats_why(NATS_ERR));
 	}
 	if (!rc)
 		printf("deleted %s\nThe like index is a file of atkv-like-indexer's own: stop the indexer and delete it "

@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE /* timegm, usleep */
 #include "buckets.h"
 #include "cli.h"
+#include "natsconn.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@ static int read_bucket(jsCtx *js, struct bucket *b)
 	if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
 		return 0;
 	if (s != NATS_OK)
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot read bucket %s: %s", b->name, nats_GetLastError(NULL));
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot read bucket %s: %s", b->name, atkv_nats_why(s));
 	b->exists = true;
 	b->entries = si->State.Msgs;
 	b->bytes = si->State.Bytes;
@@ -134,7 +135,7 @@ static int read_consumers(jsCtx *js, struct status *st, int64_t interval_ms)
 	drop_ephemeral(st->consumers);
 	if (s != NATS_OK)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot list the consumers of %s: %s", RECORD_STREAM,
-		                     nats_GetLastError(NULL));
+		                     atkv_nats_why(s));
 	if (!st->consumers || !st->consumers->Count)
 		return 0;
 	qsort(st->consumers->List, (size_t)st->consumers->Count, sizeof(*st->consumers->List), by_name);
@@ -147,7 +148,7 @@ static int read_consumers(jsCtx *js, struct status *st, int64_t interval_ms)
 	s = js_Consumers(&later, js, RECORD_STREAM, NULL, &jerr);
 	if (s != NATS_OK && s != NATS_NOT_FOUND)
 		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot list the consumers of %s: %s", RECORD_STREAM,
-		                     nats_GetLastError(NULL));
+		                     atkv_nats_why(s));
 	double seconds = (double)(atkv_cli_now_ns() - t0) / 1e9;
 	st->rates = calloc((size_t)st->consumers->Count, sizeof(double));
 	for (int i = 0; st->rates && i < st->consumers->Count; i++) {

@@ -95,7 +95,7 @@ static void sample(struct top *t)
 	t->have_record = s == NATS_OK;
 	t->error[0] = '\0';
 	if (s != NATS_OK && s != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
-		snprintf(t->error, sizeof(t->error), "%s", nats_GetLastError(NULL));
+		snprintf(t->error, sizeof(t->error), "%s", atkv_nats_why(s));
 	if (t->have_record) {
 		t->last_seq = si->State.LastSeq;
 		t->entries = si->State.Msgs;

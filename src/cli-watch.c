@@ -2,6 +2,7 @@
  * namespace, decoded into "put AT-URI JSON" and "del AT-URI" lines. It reads through an ordered
  * consumer (ephemeral, no acknowledgements), which the server drops once atkv is gone. */
 #include "cli.h"
+#include "natsconn.h"
 
 #include <atkv/atkv.h>
 
@@ -82,7 +83,7 @@ int atkv_cli_watch(struct atkv_cli *c)
 	jsErrCode jerr = 0;
 	natsStatus s = js_SubscribeSync(&sub, c->js, subject, NULL, &so, &jerr);
 	if (s != NATS_OK)
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot watch %s: %s%s", subject, nats_GetLastError(NULL),
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot watch %s: %s%s", subject, atkv_nats_why(s),
 		                     s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr
 		                             ? " (bucket record does not exist yet: start atkv-builder, or atkv put a record)"
 		                             : "");
@@ -92,7 +93,7 @@ int atkv_cli_watch(struct atkv_cli *c)
 		if (s == NATS_TIMEOUT)
 			continue;
 		if (s != NATS_OK)
-			rc = atkv_cli_fail(ATKV_CLI_FAILED, "stopped watching: %s", nats_GetLastError(NULL));
+			rc = atkv_cli_fail(ATKV_CLI_FAILED, "stopped watching: %s", atkv_nats_why(s));
 		else if (!print_change(m, ns, did))
 			rc = ATKV_CLI_FAILED; /* stdout closed: the reader has gone */
 		natsMsg_Destroy(m);

@@ -127,6 +127,15 @@ int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConne
 	return 0;
 }
 
+const char *atkv_nats_why(natsStatus s)
+{
+	const char *text = nats_GetLastError(NULL);
+	if (text && *text)
+		return text;
+	return s == NATS_TIMEOUT ? "NATS did not answer in time (is JetStream short of storage or overloaded?)"
+	                         : natsStatus_GetText(s);
+}
+
 void atkv_nats_urls_shown(const char *urls, char *out, size_t cap)
 {
 	size_t len = 0;

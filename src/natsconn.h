@@ -35,6 +35,10 @@ struct atkv_nats_options {
 int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConnection **nc,
                       char *why, size_t why_n);
 
+/* Why a NATS call that returned s failed, for a message: nats.c's text of the calling thread's
+ * last error, or, when it kept none (a plain timeout), the status said in words. */
+const char *atkv_nats_why(natsStatus s);
+
 /* The server list as it may be shown (logs, errors, status): each URL's user information
  * (user:password@ or token@) replaced by "***@". */
 void atkv_nats_urls_shown(const char *urls, char *out, size_t cap);

@@ -1,5 +1,6 @@
 /* natsserver.h — a real nats-server for integration tests: started by the test with JetStream,
- * on a random loopback port and a store in its own temporary directory, stopped by its PID. */
+ * on a random loopback port and a store in its own temporary directory, stopped by its PID;
+ * or several of them forming a JetStream cluster on loopback. */
 #ifndef ATKV_NATSSERVER_H
 #define ATKV_NATSSERVER_H
 
@@ -11,8 +12,11 @@
 struct nats_server {
 	pid_t pid;
 	int port;
-	char dir[256];   /* temporary directory: store/, the ports file, the log */
+	char dir[256];   /* temporary directory: store/, the ports file, the log (when set before
+	                  * the first start, that directory, created if need be) */
 	char url[64];    /* nats://127.0.0.1:PORT */
+	char name[16];   /* server_name, in a cluster ("" otherwise) */
+	char conf[300];  /* its configuration file, in a cluster ("" otherwise) */
 };
 
 /* Starts a server; with port 0 it picks a free one (and keeps it across restarts). Returns 0,
@@ -25,6 +29,17 @@ void nats_server_stop(struct nats_server *s);
 void nats_server_signal(struct nats_server *s, int sig);
 /* Stops the server if running and removes its directory. */
 void nats_server_destroy(struct nats_server *s);
+
+/* Starts n servers (up to 5) named n0, n1, ... forming the JetStream cluster atkv-test on
+ * loopback, each with a directory of its own, and waits up to timeout_ms for the cluster to
+ * elect its meta leader (JetStream answers). urls gets the client URLs, comma-separated.
+ * Restart a node with nats_server_start(&nodes[i], 0): same ports, same store. Returns 0, or
+ * -1 after printing why (every node started is then stopped, its directory kept). */
+int nats_cluster_start(struct nats_server *nodes, int n, int timeout_ms, char *urls, size_t urls_n);
+
+/* Connects to the comma-separated urls, reconnecting to any of them for as long as the
+ * connection lives (a cluster's node may be killed under it). Returns NULL when none answers. */
+natsConnection *nats_cluster_connect(const char *urls);
 
 /* Creates KV bucket `bucket` with history 1, as atkv-builder does. Returns 0 or -1. */
 int kv_bucket_create(jsCtx *js, const char *bucket);

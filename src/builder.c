@@ -75,6 +75,9 @@ struct builder {
 	enum state state;
 	int64_t next_connect_ms, connected_at_ms;
 	int backoff_ms;
+	int write_backoff_ms;       /* wait before replaying after failed writes; 0 once one lands */
+	uint64_t acked_at_rewind;   /* writes acknowledged when the last replay started */
+	bool cursor_unsaved;        /* saving the cursor fails (said once, until it works again) */
 	int64_t saved_cursor;
 	int64_t last_save_ms, last_status_ms, last_ack_ms;
 	uint64_t last_acked, last_frames, reconnects;
@@ -131,10 +134,38 @@ static void save_cursor(struct builder *b, int64_t now)
 	snprintf(v, sizeof(v), "%lld", (long long)wm);
 	uint64_t rev;
 	natsStatus s = kvStore_PutString(&rev, b->cursor_kv, "firehose", v);
-	if (s == NATS_OK)
+	if (s == NATS_OK) {
+		if (b->cursor_unsaved)
+			atkv_log(ATKV_LOG_INFO, "cursor saved again (%s)", v);
 		b->saved_cursor = wm;
-	else
-		atkv_log(ATKV_LOG_WARNING, "cannot save the cursor %s: %s", v, natsStatus_GetText(s));
+		b->cursor_unsaved = false;
+	} else if (!b->cursor_unsaved) {
+		atkv_log(ATKV_LOG_WARNING, "cannot save the cursor %s: %s; retrying every second", v, atkv_nats_why(s));
+		b->cursor_unsaved = true;
+	}
+}
+
+/* What an operator can do about a write JetStream refused, from its reason. */
+static const char *write_advice(const char *why)
+{
+	if (strstr(why, "insufficient resources"))
+		return " (JetStream is out of storage: free disk space on the NATS server or raise its max_file_store "
+		       "or the account's JetStream limits)";
+	if (strstr(why, "maximum bytes exceeded") || strstr(why, "maximum messages exceeded"))
+		return " (bucket record is full: raise --record-max-bytes and the bucket's limit)";
+	if (strstr(why, "Timeout"))
+		return " (NATS did not answer in time: overloaded, paused, or its disk full?)";
+	return "";
+}
+
+/* Failed writes are replayed after a wait that doubles while nothing gets written (1 s to
+ * 30 s), so a NATS that refuses every write is not hammered, nor the log filled. */
+static int next_write_backoff(struct builder *b)
+{
+	b->write_backoff_ms = b->write_backoff_ms ? b->write_backoff_ms * 2 : 1000;
+	if (b->write_backoff_ms > 30000)
+		b->write_backoff_ms = 30000;
+	return b->write_backoff_ms;
 }
 
 static int on_frame(void *arg, const uint8_t *p, size_t n)
@@ -178,7 +209,7 @@ static void on_closed(void *arg, const char *why)
 		/* We closed it to replay after a failed write: NATS, not the relay, needs the time, and
 		 * the replay waits for the writes to settle anyway. */
 		b->state = DISCONNECTED;
-		b->next_connect_ms = atkv_now_ms() + 1000;
+		b->next_connect_ms = atkv_now_ms() + b->write_backoff_ms;
 		return;
 	}
 	schedule_reconnect(b);
@@ -297,16 +328,27 @@ static void on_tick(void *arg)
 		return;
 	}
 	char why[256];
+	if (b->write_backoff_ms) {
+		struct atkv_kvwriter_stats ws;
+		atkv_kvwriter_stats(b->w, &ws);
+		if (ws.acked > b->acked_at_rewind)
+			b->write_backoff_ms = 0; /* writes land again */
+	}
 	if (atkv_kvwriter_failed(b->w, why, sizeof(why))) {
-		if (!b->rewinding)
-			atkv_log(ATKV_LOG_WARNING, "%s; pausing the firehose to replay from seq %lld", why,
-			         (long long)atkv_kvwriter_watermark(b->w));
+		if (!b->rewinding) {
+			int wait = next_write_backoff(b);
+			atkv_log(ATKV_LOG_WARNING, "%s%s; pausing the firehose to replay from seq %lld in %d s", why,
+			         write_advice(why), (long long)atkv_kvwriter_watermark(b->w), wait / 1000);
+		}
 		b->rewinding = true;
 		atkv_relay_close(b->relay);
 	}
 	if (b->rewinding && !atkv_relay_is_open(b->relay) && atkv_kvwriter_drain(b->w, 0)) {
 		int64_t from = atkv_kvwriter_rewind(b->w);
 		b->in.st.last_seq = from;
+		struct atkv_kvwriter_stats ws;
+		atkv_kvwriter_stats(b->w, &ws);
+		b->acked_at_rewind = ws.acked;
 		b->rewinding = false;
 		atkv_log(ATKV_LOG_INFO, "writes settled; resuming after seq %lld", (long long)from);
 	}

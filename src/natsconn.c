@@ -130,6 +130,9 @@ int atkv_nats_connect(const struct atkv_nats_options *o, long wait_ms, natsConne
 const char *atkv_nats_why(natsStatus s)
 {
 	const char *text = nats_GetLastError(NULL);
+	/* Without nats.c's "(js.c:535): " source location, which tells an operator nothing. */
+	if (text && text[0] == '(' && strstr(text, "): "))
+		text = strstr(text, "): ") + 3;
 	if (text && *text)
 		return text;
 	return s == NATS_TIMEOUT ? "NATS did not answer in time (is JetStream short of storage or overloaded?)"

@@ -71,9 +71,15 @@ int nats_server_start(struct nats_server *s, int port)
 	snprintf(log, sizeof(log), "%s/server.log", s->dir);
 	snprintf(portarg, sizeof(portarg), "%d", port ? port : -1);
 	char *argv[] = {"nats-server", "-js", "-sd", store, "-a", "127.0.0.1", "-p", portarg, "--ports_file_dir", s->dir, NULL};
-	/* A cluster's node: its name, store and routes are in its configuration file. */
+	/* A cluster's node, or a server with limits: its configuration file says so. */
 	char *node_argv[] = {"nats-server", "-c", s->conf, "-a", "127.0.0.1", "-p", portarg, "--ports_file_dir", s->dir, NULL};
-	pid_t pid = spawn(s->conf[0] ? node_argv : argv, NULL, log);
+	char **run = s->conf[0] ? node_argv : argv;
+	/* nsenter enters a mount namespace and execs, so the PID stays the server's. */
+	char ns_pid[16], *in_ns[16] = {"nsenter", "-t", ns_pid, "-m", "--"};
+	snprintf(ns_pid, sizeof(ns_pid), "%d", (int)s->mount_ns);
+	for (int i = 0; s->mount_ns && run[i] && i < 10; i++)
+		in_ns[5 + i] = run[i];
+	pid_t pid = spawn(s->mount_ns ? in_ns : run, NULL, log);
 	if (pid < 0)
 		return -1;
 	s->pid = pid;

@@ -16,7 +16,9 @@ struct nats_server {
 	                  * the first start, that directory, created if need be) */
 	char url[64];    /* nats://127.0.0.1:PORT */
 	char name[16];   /* server_name, in a cluster ("" otherwise) */
-	char conf[300];  /* its configuration file, in a cluster ("" otherwise) */
+	char conf[300];  /* its configuration file: a cluster's node, or limits ("" otherwise) */
+	pid_t mount_ns;  /* a process whose mount namespace it runs in (a store on a filesystem
+	                  * of the test's own), or 0 */
 };
 
 /* Starts a server; with port 0 it picks a free one (and keeps it across restarts). Returns 0,

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +70,19 @@ static void show_log_tail(const char *name, int lines)
 	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
 		tap_note("%.*s", (int)(nl - line), line);
 	free(text);
+}
+
+/* Empties the services' logs, so that each part reads only what was said during it. */
+static void truncate_logs(void)
+{
+	const char *names[] = {"builder.log", "indexer.log"};
+	for (int i = 0; i < 2; i++) {
+		char path[160];
+		snprintf(path, sizeof(path), "%s/%s", tmp, names[i]);
+		FILE *f = fopen(path, "w");
+		if (f)
+			fclose(f);
+	}
 }
 
 static pid_t start_replay(int loops, const char *rate)
@@ -318,6 +334,179 @@ static void killed_and_paused(void)
 	expected_free(&want);
 }
 
+/* Waits for the builder's cursor to stand still for `ms` (NATS refusing its writes); returns
+ * where it stands. */
+static int64_t cursor_settled(struct look *l, int ms, int timeout_ms)
+{
+	int64_t at = expected_stored_cursor(l->js);
+	for (int still = 0, t = 0; still < ms && t < timeout_ms; t += 500) {
+		sleep_ms(500);
+		int64_t now = expected_stored_cursor(l->js);
+		still = now == at ? still + 500 : 0;
+		at = now;
+	}
+	return at;
+}
+
+static bool write_conf(struct nats_server *s, const char *max_file_store)
+{
+	snprintf(s->conf, sizeof(s->conf), "%s/limits.conf", s->dir);
+	FILE *f = fopen(s->conf, "w");
+	if (!f)
+		return false;
+	fprintf(f, "jetstream {\n  store_dir: \"%s/store\"\n  max_file_store: %s\n}\n", s->dir, max_file_store);
+	return fclose(f) == 0;
+}
+
+/* 3. JetStream's storage limit reached: the builder's writes are refused until NATS gets room
+ *    (restarted with a larger limit, as an operator would). */
+static void storage_limit(void)
+{
+	struct nats_server server = {0};
+	struct look l = {0};
+	char db[128];
+	snprintf(db, sizeof(db), "%s/limit.sqlite", tmp);
+	snprintf(server.dir, sizeof(server.dir), "%s/nats-limit", tmp);
+	const int loops = 60;
+	struct expected want = expected_looped(&one, loops);
+	tap_ok(mkdir(server.dir, 0700) == 0 && write_conf(&server, "1MB") && nats_server_start(&server, 0) == 0 &&
+	           look_open(&l, &server),
+	       "nats-server with JetStream storage limited to 1 MB");
+	truncate_logs();
+	pid_t replay = start_replay(loops, NULL);
+	pid_t b = start_builder(&server), x = start_indexer(&server, db);
+	int64_t stuck = cursor_settled(&l, 4000, 60000);
+	tap_ok(stuck < want.last_seq, "the builder stops short of the end at the limit (cursor %lld of %lld)",
+	       (long long)stuck, (long long)want.last_seq);
+	long peak_b = spawn_peak_rss_kb(b);
+	tap_ok(spawn_running(b, NULL) && spawn_running(x, NULL), "both services keep running");
+	tap_ok(count_in("builder.log", "insufficient resources (JetStream is out of storage: free disk space") >= 1,
+	       "the builder says why and what to do");
+	int said = count_in("builder.log", "insufficient resources (");
+	tap_ok(said <= 8, "with a growing wait between attempts, not in a loop (%d attempts)", said);
+	tap_note("builder peak resident memory at the limit: %ld KiB", peak_b);
+	tap_ok(!RSS_CHECKED || (peak_b > 0 && peak_b < RSS_LIMIT_MB * 1024), "its memory stays bounded");
+
+	nats_server_stop(&server);
+	write_conf(&server, "1GB");
+	tap_ok(nats_server_start(&server, server.port) == 0, "NATS restarted with room");
+	tap_ok(wait_cursor(&l, want.last_seq, 120000), "the builder goes on by itself to the end (%lld)", (long long)want.last_seq);
+	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
+	spawn_stop(b, SIGTERM, 10000);
+	spawn_stop(x, SIGTERM, 10000);
+	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact");
+	char *got = dump_likes(db), *likes = expected_likes(&want);
+	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact");
+	free(got);
+	free(likes);
+	spawn_stop(replay, SIGTERM, 5000);
+	look_close(&l);
+	nats_server_destroy(&server);
+	expected_free(&want);
+}
+
+/* A process holding a mount namespace of its own with a tmpfs of mb MiB at dir, for a store on
+ * a small filesystem; -1 when this is not possible (not root, no unshare). */
+static pid_t tmpfs_holder(const char *dir, int mb)
+{
+	char size[32], probe[400], log[128];
+	snprintf(size, sizeof(size), "size=%dm", mb);
+	snprintf(log, sizeof(log), "%s/holder.log", tmp);
+	char *argv[] = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
+	                "mount -t tmpfs -o \"$0\" tmpfs \"$1\" && exec sleep 100000", size, (char *)dir, NULL};
+	if (geteuid() != 0)
+		return -1;
+	pid_t h = spawn(argv, NULL, log);
+	for (int t = 0; h > 0 && t < 5000; t += 20) {
+		struct statfs fs;
+		snprintf(probe, sizeof(probe), "/proc/%d/root%s", (int)h, dir);
+		if (!spawn_running(h, NULL))
+			return -1;
+		if (statfs(probe, &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+			return h;
+		sleep_ms(20);
+	}
+	if (h > 0)
+		spawn_stop(h, SIGKILL, 5000);
+	return -1;
+}
+
+/* Fills the filesystem at path (seen through the holder's root) with one file; returns its
+ * size in MiB. */
+static int fill(const char *path)
+{
+	static char block[1 << 20];
+	FILE *f = fopen(path, "w");
+	int mb = 0;
+	while (f && fwrite(block, 1, sizeof(block), f) == sizeof(block) && fflush(f) == 0)
+		mb++;
+	if (f)
+		fclose(f);
+	return mb;
+}
+
+/* 4. The store's filesystem full: writes fail inside nats-server (2.9 stops answering and
+ *    needs a restart once there is room again); the services wait, then recover by themselves. */
+static void disk_full(void)
+{
+	struct nats_server server = {0};
+	struct look l = {0};
+	char db[128], store[300], filler[360];
+	snprintf(db, sizeof(db), "%s/full.sqlite", tmp);
+	snprintf(server.dir, sizeof(server.dir), "%s/nats-full", tmp);
+	snprintf(store, sizeof(store), "%s/store", server.dir);
+	mkdir(server.dir, 0700);
+	mkdir(store, 0700);
+	pid_t holder = tmpfs_holder(store, 64);
+	if (holder < 0) {
+		printf("ok %d # SKIP a full filesystem needs root and unshare (a tmpfs in a mount namespace)\n", 0);
+		return;
+	}
+	snprintf(filler, sizeof(filler), "/proc/%d/root%s/filler", (int)holder, store);
+	const int loops = 150;
+	struct expected want = expected_looped(&one, loops);
+	server.mount_ns = holder;
+	tap_ok(nats_server_start(&server, 0) == 0 && look_open(&l, &server), "nats-server with its store on a 64 MB tmpfs");
+	truncate_logs();
+	pid_t replay = start_replay(loops, "1500");
+	pid_t b = start_builder(&server), x = start_indexer(&server, db);
+	tap_ok(wait_cursor(&l, 1500, 60000), "the builder writes");
+	int mb = fill(filler);
+	tap_note("the filesystem filled with %d MiB", mb);
+	bool up = true;
+	long early_b = -1;
+	for (int s = 0; s < 20; s++) {
+		sleep_ms(1000);
+		up = up && spawn_running(b, NULL) && spawn_running(x, NULL);
+		if (s == 4)
+			early_b = rss_kb(b);
+	}
+	long late_b = rss_kb(b);
+	tap_ok(up, "the disk full for 20 s: both services keep running");
+	tap_note("builder resident memory 5 s and 20 s into it: %ld -> %ld KiB", early_b, late_b);
+	tap_ok(late_b <= early_b + 4096, "its memory does not grow");
+	tap_ok(count_in("builder.log", "not acknowledged") + count_in("builder.log", "lost the connection to NATS") >= 1,
+	       "the builder says NATS is not taking its writes");
+	unlink(filler);
+	nats_server_stop(&server);
+	tap_ok(nats_server_start(&server, server.port) == 0, "room made and NATS restarted");
+	tap_ok(wait_cursor(&l, want.last_seq, 180000), "the builder goes on by itself to the end (%lld)", (long long)want.last_seq);
+	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
+	spawn_stop(b, SIGTERM, 10000);
+	spawn_stop(x, SIGTERM, 10000);
+	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact: nothing acknowledged was lost");
+	char *got = dump_likes(db), *likes = expected_likes(&want);
+	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact");
+	free(got);
+	free(likes);
+	spawn_stop(replay, SIGTERM, 5000);
+	look_close(&l);
+	nats_server_stop(&server);
+	spawn_stop(holder, SIGKILL, 5000);
+	nats_server_destroy(&server);
+	expected_free(&want);
+}
+
 int main(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-natsfaults.XXXXXX");
@@ -327,6 +516,8 @@ int main(void)
 	}
 	expected_load(&one, tap_path("tests/data/firehose-expected.jsonl"));
 	killed_and_paused();
+	storage_limit();
+	disk_full();
 	expected_free(&one);
 	tap_remove_dir(tmp);
 	return tap_done();

@@ -82,9 +82,16 @@ void expected_load(struct expected *e, const char *path)
 
 struct expected expected_looped(const struct expected *e, uint64_t loops)
 {
-	struct expected l = {json_object(), json_incref(e->accounts), e->last_seq};
+	struct expected l = {json_object(), json_deep_copy(e->accounts), e->last_seq};
 	const char *key;
 	json_t *want;
+	/* An account's value is from its last event, on the last loop: its seq raised as the
+	 * replay raises it. */
+	json_object_foreach(l.accounts, key, want) {
+		json_t *seq = json_object_get(want, "seq");
+		if (loops > 0 && json_is_integer(seq))
+			json_integer_set(seq, json_integer_value(seq) + (json_int_t)(loops - 1) * e->last_seq);
+	}
 	for (uint64_t k = 0; k < loops; k++)
 		json_object_foreach(e->records, key, want) {
 			struct atkv_key parts;
@@ -206,6 +213,22 @@ static bool record_matches(natsMsg *m, json_t *want)
 	return ok;
 }
 
+/* What the bucket holds at a key, for a note: nothing, a delete, or a value (its CID). */
+static const char *what_is(natsMsg *m)
+{
+	static char said[160];
+	const char *op = NULL, *cid = NULL;
+	if (!m)
+		return "no such key";
+	natsMsgHeader_Get(m, "KV-Operation", &op);
+	natsMsgHeader_Get(m, "Atkv-Cid", &cid);
+	snprintf(said, sizeof(said), "%s, Atkv-Cid %s, Atkv-Seq ", op ? op : "a value", cid ? cid : "none");
+	const char *seq = NULL;
+	natsMsgHeader_Get(m, "Atkv-Seq", &seq);
+	snprintf(said + strlen(said), sizeof(said) - strlen(said), "%s", seq ? seq : "none");
+	return said;
+}
+
 int expected_compare_records(jsCtx *js, const struct expected *e)
 {
 	size_t count;
@@ -214,8 +237,9 @@ int expected_compare_records(jsCtx *js, const struct expected *e)
 	const char *key;
 	json_t *want;
 	json_object_foreach(e->records, key, want) {
-		if (!record_matches(find_last(all, count, key), want) && bad++ < 5)
-			tap_note("record %s differs from the reference", key);
+		natsMsg *m = find_last(all, count, key);
+		if (!record_matches(m, want) && bad++ < 5)
+			tap_note("record %s differs from the reference: %s", key, what_is(m));
 	}
 	/* Nothing live beyond what is expected. */
 	for (size_t i = 0; i < count; i++) {

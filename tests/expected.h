@@ -17,7 +17,8 @@ struct expected {
 /* Loads the reference decoding at path (JSON lines). Bails out of the test when it cannot. */
 void expected_load(struct expected *e, const char *path);
 /* The store after `loops` loops of atkv-firehose-replay --loop: each loop's records with their
- * TID record keys shifted as the replay shifts them (other keys written again, alike). */
+ * TID record keys shifted as the replay shifts them (other keys written again, alike); each
+ * account as its last loop leaves it (its seq raised by loops - 1 times the last seq). */
 struct expected expected_looped(const struct expected *e, uint64_t loops);
 void expected_free(struct expected *e);
 

@@ -213,6 +213,22 @@ static bool record_matches(natsMsg *m, json_t *want)
 	return ok;
 }
 
+/* What the bucket holds at a key, for a note: nothing, a delete, or a value (its CID). */
+static const char *what_is(natsMsg *m)
+{
+	static char said[160];
+	const char *op = NULL, *cid = NULL;
+	if (!m)
+		return "no such key";
+	natsMsgHeader_Get(m, "KV-Operation", &op);
+	natsMsgHeader_Get(m, "Atkv-Cid", &cid);
+	snprintf(said, sizeof(said), "%s, Atkv-Cid %s, Atkv-Seq ", op ? op : "a value", cid ? cid : "none");
+	const char *seq = NULL;
+	natsMsgHeader_Get(m, "Atkv-Seq", &seq);
+	snprintf(said + strlen(said), sizeof(said) - strlen(said), "%s", seq ? seq : "none");
+	return said;
+}
+
 int expected_compare_records(jsCtx *js, const struct expected *e)
 {
 	size_t count;
@@ -221,8 +237,9 @@ int expected_compare_records(jsCtx *js, const struct expected *e)
 	const char *key;
 	json_t *want;
 	json_object_foreach(e->records, key, want) {
-		if (!record_matches(find_last(all, count, key), want) && bad++ < 5)
-			tap_note("record %s differs from the reference", key);
+		natsMsg *m = find_last(all, count, key);
+		if (!record_matches(m, want) && bad++ < 5)
+			tap_note("record %s differs from the reference: %s", key, what_is(m));
 	}
 	/* Nothing live beyond what is expected. */
 	for (size_t i = 0; i < count; i++) {

@@ -1,0 +1,527 @@
+/* test-cluster.c — atkv-builder and atkv-like-indexer on a three-node JetStream cluster on
+ * loopback, buckets with 3 replicas, both programs given the whole server list. In the middle of
+ * a looped replay the leader of stream KV_record is killed with -9; once it is back and caught
+ * up, the leader of the consumer like-indexer is killed. Both programs must go on through the
+ * other nodes, and the store and the like index must end exact. */
+#define _DEFAULT_SOURCE
+#include "expected.h"
+#include "natsserver.h"
+#include "spawn.h"
+#include "tap.h"
+#include <atkv/recordkey.h>
+
+#include <jansson.h>
+#include <nats/nats.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUILDER "src/atkv-builder"
+#define INDEXER "src/atkv-like-indexer"
+#define REPLAY "src/atkv-firehose-replay"
+#define LIKE "app.bsky.feed.like"
+#define NODES 3
+/* The replay: LOOPS times the capture at RATE frames a second, about 20 s in all. */
+#define LOOPS 12
+#define RATE "80"
+
+static struct nats_server nodes[NODES];
+static char urls[256], tmp[64], db[128];
+static natsConnection *nc;
+static jsCtx *js;
+/* For following leaders: a request nobody answers (no leader yet) times out after 250 ms, so
+ * an election is timed to a fraction of a second, not to the default 5 s wait. */
+static jsCtx *poll_js;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t stored_cursor(void) { return expected_stored_cursor(js); }
+
+static void show_log_tail(const char *name, int lines)
+{
+	char path[160];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (access(path, R_OK))
+		return;
+	char *text = (char *)tap_read_file(path, &n);
+	char *p = text + n;
+	for (int k = 0; p > text && k <= lines; p--)
+		if (p[-1] == '\n')
+			k++;
+	tap_note("--- end of %s:", name);
+	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
+		tap_note("%.*s", (int)(nl - line), line);
+	free(text);
+}
+
+static int count_in_log(const char *name, const char *needle)
+{
+	char path[160];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (access(path, R_OK))
+		return 0;
+	char *text = (char *)tap_read_file(path, &n);
+	int count = 0;
+	for (char *p = text; (p = strstr(p, needle)); p++)
+		count++;
+	free(text);
+	return count;
+}
+
+/* ---- the cluster as JetStream reports it ---- */
+
+static int node_named(const char *name)
+{
+	for (int i = 0; name && i < NODES; i++)
+		if (!strcmp(nodes[i].name, name))
+			return i;
+	return -1;
+}
+
+/* The node leading the stream (consumer NULL) or the consumer; -1 while there is none. With
+ * caught_up, only when every replica is online and current. */
+static int leader_of(const char *stream, const char *consumer, bool caught_up)
+{
+	jsStreamInfo *si = NULL;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	jsClusterInfo *cl = NULL;
+	if (consumer ? js_GetConsumerInfo(&ci, poll_js, stream, consumer, NULL, &jerr) == NATS_OK
+	             : js_GetStreamInfo(&si, poll_js, stream, NULL, &jerr) == NATS_OK)
+		cl = consumer ? ci->Cluster : si->Cluster;
+	int leader = cl ? node_named(cl->Leader) : -1;
+	if (cl && caught_up) {
+		if (cl->ReplicasLen != NODES - 1)
+			leader = -1;
+		for (int i = 0; i < cl->ReplicasLen; i++)
+			if (!cl->Replicas[i]->Current || cl->Replicas[i]->Offline)
+				leader = -1;
+	}
+	jsStreamInfo_Destroy(si);
+	jsConsumerInfo_Destroy(ci);
+	return leader;
+}
+
+/* The replicas stream is configured with, and how many nodes hold it (leader included). */
+static int replicas(const char *stream, int *placed)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	int r = -1;
+	*placed = 0;
+	if (js_GetStreamInfo(&si, js, stream, NULL, &jerr) == NATS_OK) {
+		r = si->Config->Replicas;
+		*placed = si->Cluster && si->Cluster->Leader ? 1 + si->Cluster->ReplicasLen : 0;
+	}
+	jsStreamInfo_Destroy(si);
+	return r;
+}
+
+static uint64_t last_stream_seq(const char *stream)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	uint64_t seq = 0;
+	if (js_GetStreamInfo(&si, poll_js, stream, NULL, &jerr) == NATS_OK)
+		seq = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	return seq;
+}
+
+static void consumer_state(uint64_t *pending, int64_t *ack_pending)
+{
+	jsConsumerInfo *ci = NULL;
+	*pending = 999;
+	*ack_pending = 999;
+	if (js_GetConsumerInfo(&ci, js, "KV_record", "like-indexer", NULL, NULL) == NATS_OK) {
+		*pending = ci->NumPending;
+		*ack_pending = ci->NumAckPending;
+	}
+	jsConsumerInfo_Destroy(ci);
+}
+
+/* ---- the processes ---- */
+
+static pid_t replay_pid;
+static int replay_port;
+
+static bool start_replay(const char *capture, const char *loops)
+{
+	char portfile[128], log[128];
+	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
+	snprintf(log, sizeof(log), "%s/replay.log", tmp);
+	char *argv[] = {REPLAY, (char *)capture, "--listen", "127.0.0.1:0", "--port-file", portfile,
+	                "--loop", (char *)loops, "--rate", RATE, NULL};
+	replay_pid = spawn(argv, NULL, log);
+	for (int t = 0; t < 5000; t += 20) {
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &replay_port);
+			fclose(f);
+			if (ok == 1)
+				return true;
+		}
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static pid_t start_builder(void)
+{
+	char relay[64], log[128];
+	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
+	snprintf(log, sizeof(log), "%s/builder.log", tmp);
+	char *argv[] = {BUILDER, "--nats", urls, "--replicas", "3", "--relay", relay, "--ack-timeout", "2000",
+	                "--config", "/dev/null", NULL};
+	return spawn(argv, NULL, log);
+}
+
+static pid_t start_indexer(void)
+{
+	char log[128];
+	snprintf(log, sizeof(log), "%s/indexer.log", tmp);
+	char *argv[] = {INDEXER, "--nats", urls, "--db", db, "--config", "/dev/null", "--log-level", "debug", NULL};
+	return spawn(argv, NULL, log);
+}
+
+/* ---- the like index against the store ---- */
+
+/* "did rkey" → subject URI of every like the expected store holds. */
+static json_t *expected_likes(const struct expected *e)
+{
+	json_t *likes = json_object();
+	const char *key;
+	json_t *want;
+	json_object_foreach(e->records, key, want) {
+		struct atkv_key k;
+		if (json_is_null(want) || atkv_key_parse(key, strlen(key), &k) || strcmp(k.collection, LIKE))
+			continue;
+		json_t *uri = json_object_get(json_object_get(json_object_get(want, "value"), "subject"), "uri");
+		char id[ATKV_DID_MAX + ATKV_RKEY_MAX + 2];
+		snprintf(id, sizeof(id), "%s %s", k.did, k.rkey);
+		json_object_set(likes, id, uri);
+	}
+	return likes;
+}
+
+/* The differences between the index and likes (a missing, extra or wrong like, a subject whose
+ * count is not its number of likes), noting the first few when note. */
+static int compare_index(json_t *likes, bool note)
+{
+	sqlite3 *q = NULL;
+	sqlite3_stmt *st = NULL;
+	int bad = 0, rows = 0;
+	if (sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q, "SELECT l.did, l.rkey, s.uri FROM likes l JOIN subjects s ON s.id = l.subject", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		sqlite3_close(q);
+		return -1;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char id[ATKV_DID_MAX + ATKV_RKEY_MAX + 2];
+		const char *uri = (const char *)sqlite3_column_text(st, 2);
+		snprintf(id, sizeof(id), "%s %s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+		const char *want = json_string_value(json_object_get(likes, id));
+		rows++;
+		if ((!want || strcmp(want, uri)) && bad++ < 5 && note)
+			tap_note("index: like %s of %s, the store: %s", id, uri, want ? want : "no such like");
+	}
+	sqlite3_finalize(st);
+	if (rows != (int)json_object_size(likes) && bad++ < 5 && note)
+		tap_note("index: %d likes, the store: %zu", rows, json_object_size(likes));
+	/* Checked with SQL the index does not use for its own counts. */
+	if (sqlite3_prepare_v2(q,
+	                       "SELECT count(*) FROM subjects s WHERE s.likes != "
+	                       "(SELECT count(*) FROM likes l WHERE l.subject = s.id)",
+	                       -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0)) {
+		bad++;
+		if (note)
+			tap_note("index: some subjects' counts are not their numbers of likes");
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(q);
+	return bad;
+}
+
+/* ---- a leader killed ---- */
+
+struct outage {
+	int node;             /* the node killed */
+	int64_t killed_ms;
+	int64_t elected_ms;   /* the stream or consumer reports another leader; -1: never */
+	int64_t resumed_ms;   /* what is watched moves again; -1: never */
+};
+
+/* Kills node i with -9 and follows what comes after for up to timeout_ms: when stream (or its
+ * consumer) has a leader again, and when moved() first returns true. */
+static struct outage kill_and_follow(int i, const char *stream, const char *consumer, bool (*moved)(void),
+                                     int timeout_ms)
+{
+	struct outage o = {.node = i, .elected_ms = -1, .resumed_ms = -1};
+	o.killed_ms = now_ms();
+	nats_server_signal(&nodes[i], SIGKILL);
+	waitpid(nodes[i].pid, NULL, 0);
+	nodes[i].pid = 0;
+	while (now_ms() - o.killed_ms < timeout_ms && (o.elected_ms < 0 || o.resumed_ms < 0)) {
+		int leader = o.elected_ms < 0 ? leader_of(stream, consumer, false) : -1;
+		if (o.elected_ms < 0 && leader >= 0 && leader != i)
+			o.elected_ms = now_ms();
+		if (o.resumed_ms < 0 && moved())
+			o.resumed_ms = now_ms();
+		sleep_ms(50);
+	}
+	return o;
+}
+
+static uint64_t seq_at_kill;
+static bool record_written(void) { return last_stream_seq("KV_record") > seq_at_kill; }
+
+/* The consumer's delivered and acknowledged stream seqs, or -1 while nobody answers. */
+static void consumer_floors(int64_t *delivered, int64_t *acked)
+{
+	jsConsumerInfo *ci = NULL;
+	*delivered = *acked = -1;
+	if (js_GetConsumerInfo(&ci, poll_js, "KV_record", "like-indexer", NULL, NULL) == NATS_OK) {
+		*delivered = (int64_t)ci->Delivered.Stream;
+		*acked = (int64_t)ci->AckFloor.Stream;
+	}
+	jsConsumerInfo_Destroy(ci);
+}
+
+static int64_t delivered_at_kill, acked_at_kill;
+
+static bool likes_delivered(void)
+{
+	int64_t delivered, acked;
+	consumer_floors(&delivered, &acked);
+	return delivered > delivered_at_kill;
+}
+
+static bool restart_caught_up(int i, const char *what)
+{
+	bool up = nats_server_start(&nodes[i], 0) == 0;
+	int64_t t0 = now_ms();
+	while (up && now_ms() - t0 < 60000 &&
+	       (leader_of("KV_record", NULL, true) < 0 || leader_of("KV_record", "like-indexer", true) < 0))
+		sleep_ms(100);
+	bool current = up && leader_of("KV_record", NULL, true) >= 0 && leader_of("KV_record", "like-indexer", true) >= 0;
+	tap_ok(current, "%s %s restarted: every replica of KV_record and of like-indexer is current again (%.1f s)",
+	       what, nodes[i].name, (double)(now_ms() - t0) / 1000);
+	return current;
+}
+
+/* Has KV_record's leader step down until node i leads it (the new leader is drawn among the
+ * current replicas); true once it does. */
+static bool make_leader(int i)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		int leader = -1;
+		for (int t = 0; t < 10000 && (leader = leader_of("KV_record", NULL, false)) < 0; t += 100)
+			sleep_ms(100);
+		if (leader == i)
+			return true;
+		natsMsg *reply = NULL;
+		natsConnection_RequestString(&reply, nc, "$JS.API.STREAM.LEADER.STEPDOWN.KV_record", "", 5000);
+		natsMsg_Destroy(reply);
+		/* The old leader may still answer for a moment. */
+		for (int t = 0; t < 5000 && leader_of("KV_record", NULL, false) == leader; t += 100)
+			sleep_ms(100);
+	}
+	return false;
+}
+
+/* The bucket is read through an ephemeral consumer, which the cluster may place on a node that
+ * has just come back and still catches up (it can say it is current before it is): a read that
+ * differs is tried again, for up to 20 s. Only a store that stays wrong fails. */
+static int compare_eventually(int (*compare)(jsCtx *, const struct expected *), const struct expected *e)
+{
+	int bad = 0;
+	for (int t = 0; t < 20000; t += 1000) {
+		if ((bad = compare(js, e)) == 0)
+			return 0;
+		tap_note("read again in 1 s");
+		sleep_ms(1000);
+	}
+	return bad;
+}
+
+static bool wait_cursor(int64_t want, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		if (stored_cursor() >= want)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+int main(void)
+{
+	struct expected e;
+	expected_load(&e, tap_path("tests/data/firehose-expected.jsonl"));
+	static char capture[4096];
+	snprintf(capture, sizeof(capture), "%s", tap_path("tests/data/firehose-capture.bin"));
+	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-cluster.XXXXXX");
+	if (!mkdtemp(tmp)) {
+		printf("Bail out! cannot create a temporary directory\n");
+		return 1;
+	}
+	for (int i = 0; i < NODES; i++)
+		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%d", tmp, i);
+	snprintf(db, sizeof(db), "%s/likes.sqlite", tmp);
+	int64_t t0 = now_ms();
+	if (nats_cluster_start(nodes, NODES, 30000, urls, sizeof(urls))) {
+		printf("Bail out! cannot start a cluster of %d nats-servers\n", NODES);
+		tap_remove_dir(tmp);
+		return 1;
+	}
+	tap_ok(true, "a JetStream cluster of %d nats-servers with a meta leader in %.1f s: %s", NODES,
+	       (double)(now_ms() - t0) / 1000, urls);
+	nc = nats_cluster_connect(urls);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = 250;
+	if (!nc || natsConnection_JetStream(&js, nc, NULL) != NATS_OK || natsConnection_JetStream(&poll_js, nc, &jo) != NATS_OK) {
+		printf("Bail out! cannot connect to the cluster\n");
+		return 1;
+	}
+
+	struct expected looped = expected_looped(&e, LOOPS);
+	json_t *likes = expected_likes(&looped);
+	int64_t last = LOOPS * e.last_seq;
+	tap_note("replaying %d loops at %s frames/s: last seq %lld, %zu record keys, %zu likes", LOOPS, RATE,
+	         (long long)last, json_object_size(looped.records), json_object_size(likes));
+	char loops[16];
+	snprintf(loops, sizeof(loops), "%d", LOOPS);
+	bool listening = start_replay(capture, loops);
+	tap_ok(listening, "replay server listening on port %d", replay_port);
+	pid_t b = start_builder();
+
+	/* The buckets, created by the builder with 3 replicas each. */
+	static const char *const streams[] = {"KV_record", "KV_cursor", "KV_account"};
+	int placed = 0;
+	for (int t = 0; t < 30000 && stored_cursor() < 0; t += 100)
+		sleep_ms(100);
+	for (int i = 0; i < 3; i++) {
+		int r = replicas(streams[i], &placed);
+		tap_ok(r == 3 && placed == 3, "%s: 3 replicas (configured %d, on %d nodes)", streams[i], r, placed);
+	}
+	pid_t x = start_indexer();
+	t0 = now_ms();
+	for (int t = 0; t < 30000 && leader_of("KV_record", "like-indexer", true) < 0; t += 100)
+		sleep_ms(100);
+	tap_ok(leader_of("KV_record", "like-indexer", true) >= 0,
+	       "the indexer's consumer like-indexer, replicated on %d nodes (after %.1f s)", NODES,
+	       (double)(now_ms() - t0) / 1000);
+
+	/* 1. The leader of KV_record killed with -9 a quarter of the way in. */
+	wait_cursor(last / 4, 30000);
+	int victim = -1;
+	for (int t = 0; t < 5000 && (victim = leader_of("KV_record", NULL, false)) < 0; t += 100)
+		sleep_ms(100);
+	int64_t cursor_at_kill = stored_cursor();
+	seq_at_kill = last_stream_seq("KV_record");
+	tap_ok(victim >= 0 && cursor_at_kill > 0 && cursor_at_kill < last, "KV_record led by %s, killed at cursor %lld of %lld",
+	       victim >= 0 ? nodes[victim].name : "nobody", (long long)cursor_at_kill, (long long)last);
+	if (victim < 0) {
+		printf("Bail out! no leader to kill\n");
+		return 1;
+	}
+	struct outage o = kill_and_follow(victim, "KV_record", NULL, record_written, 60000);
+	tap_ok(o.elected_ms >= 0, "another node leads KV_record %lld ms after the kill", (long long)(o.elected_ms - o.killed_ms));
+	tap_ok(o.resumed_ms >= 0, "the builder writes into KV_record again %lld ms after the kill",
+	       (long long)(o.resumed_ms - o.killed_ms));
+	tap_ok(wait_cursor(cursor_at_kill + 139, 60000), "the cursor moves a loop further (%lld ms after the kill)",
+	       (long long)(now_ms() - o.killed_ms));
+	int st = 0;
+	tap_ok(spawn_running(b, &st) && spawn_running(x, &st), "the builder and the indexer still run");
+	restart_caught_up(victim, "the killed node");
+
+	/* 2. The leader of the consumer killed, likes still coming. */
+	int consumer_leader = -1;
+	for (int t = 0; t < 5000 && (consumer_leader = leader_of("KV_record", "like-indexer", false)) < 0; t += 100)
+		sleep_ms(100);
+	int64_t cursor_at_kill2 = stored_cursor();
+	consumer_floors(&delivered_at_kill, &acked_at_kill);
+	tap_ok(consumer_leader >= 0 && cursor_at_kill2 < last,
+	       "like-indexer led by %s, killed at cursor %lld of %lld (delivered %lld, acknowledged %lld)",
+	       consumer_leader >= 0 ? nodes[consumer_leader].name : "nobody", (long long)cursor_at_kill2, (long long)last,
+	       (long long)delivered_at_kill, (long long)acked_at_kill);
+	if (consumer_leader < 0) {
+		printf("Bail out! no leader to kill\n");
+		return 1;
+	}
+	o = kill_and_follow(consumer_leader, "KV_record", "like-indexer", likes_delivered, 60000);
+	tap_ok(o.elected_ms >= 0, "another node leads like-indexer %lld ms after the kill", (long long)(o.elected_ms - o.killed_ms));
+	tap_ok(o.resumed_ms >= 0, "the indexer gets likes again %lld ms after the kill", (long long)(o.resumed_ms - o.killed_ms));
+	/* Acknowledgements sent while no node led the consumer are lost: those likes come again
+	 * after the consumer's ack wait (30 s), and only then can the ack floor move. */
+	int64_t delivered, acked = -1;
+	while (now_ms() - o.killed_ms < 90000 && (consumer_floors(&delivered, &acked), acked <= acked_at_kill))
+		sleep_ms(100);
+	tap_ok(acked > acked_at_kill, "its acknowledgements move the ack floor again %lld ms after the kill",
+	       (long long)(now_ms() - o.killed_ms));
+	tap_ok(spawn_running(b, &st) && spawn_running(x, &st), "the builder and the indexer still run");
+	restart_caught_up(consumer_leader, "the node killed second");
+
+	/* The end: the store and the index exact, nothing left unacknowledged. */
+	tap_ok(wait_cursor(last, 90000), "the cursor reaches the last seq of the %d loops (%lld)", LOOPS, (long long)last);
+	if (stored_cursor() != last) {
+		tap_note("cursor %lld", (long long)stored_cursor());
+		show_log_tail("builder.log", 25);
+	}
+	tap_eq(compare_eventually(expected_compare_records, &looped), 0, "bucket record equals %d loops of the reference",
+	       LOOPS);
+	tap_eq(compare_eventually(expected_compare_accounts, &looped), 0, "bucket account too");
+	/* The node killed first missed a part of the replay: leading KV_record, it has it all. */
+	bool leads = make_leader(victim);
+	tap_ok(leads, "the node killed first, %s, made leader of KV_record by step-downs", nodes[victim].name);
+	tap_eq(leads ? compare_eventually(expected_compare_records, &looped) : -1, 0, "and the store it serves is exact");
+	uint64_t pending = 999;
+	int64_t ack_pending = 999;
+	int64_t t_index = now_ms();
+	while (now_ms() - t_index < 90000) {
+		consumer_state(&pending, &ack_pending);
+		if (pending == 0 && ack_pending == 0 && compare_index(likes, false) == 0)
+			break;
+		sleep_ms(200);
+	}
+	tap_ok(pending == 0 && ack_pending == 0, "like-indexer: nothing pending, nothing unacknowledged (%llu, %lld)",
+	       (unsigned long long)pending, (long long)ack_pending);
+	tap_eq(compare_index(likes, true), 0, "the like index holds exactly the store's %zu likes", json_object_size(likes));
+	if (pending || ack_pending)
+		show_log_tail("indexer.log", 15);
+	tap_note("builder: %d replays after failed writes; indexer: %d consumer reopenings",
+	         count_in_log("builder.log", "pausing the firehose to replay"),
+	         count_in_log("indexer.log", "opening it again"));
+	tap_ok(spawn_running(b, &st) && spawn_running(x, &st), "both still run");
+	st = spawn_stop(b, SIGTERM, 15000);
+	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the builder stops cleanly (exit 0)");
+	st = spawn_stop(x, SIGTERM, 15000);
+	tap_ok(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the indexer stops cleanly (exit 0)");
+
+	spawn_stop(replay_pid, SIGTERM, 5000);
+	jsCtx_Destroy(js);
+	jsCtx_Destroy(poll_js);
+	natsConnection_Destroy(nc);
+	for (int i = 0; i < NODES; i++)
+		nats_server_stop(&nodes[i]);
+	nats_Close();
+	json_decref(likes);
+	expected_free(&looped);
+	expected_free(&e);
+	tap_remove_dir(tmp);
+	return tap_done();
+}

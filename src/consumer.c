@@ -37,9 +37,9 @@ struct source {
 	int64_t requested_ms;    /* the last request, or the last change or status since */
 	int64_t retry_at_ms;     /* after a refusal: not before then */
 	int64_t backoff_ms;
-	int64_t changed_ms;      /* the last change delivered (or the opening) */
 	int64_t checked_ms;      /* the last look for a stuck consumer */
 	uint64_t floor_seen;     /* its ack floor then */
+	int64_t floor_moved_ms;  /* when that floor was last seen to move (or nothing was pending) */
 };
 
 /* Messages from nats.c's delivery threads to the caller's, oldest first. */
@@ -425,7 +425,7 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
 	for (size_t i = 0; i < c->n_src; i++) {
 		c->src[i].inbox = str_printf("%s.%zu", c->inbox, i);
 		c->src[i].next_subject = str_printf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->stream, c->src[i].durable);
-		c->src[i].changed_ms = c->src[i].checked_ms = atkv_now_ms();
+		c->src[i].floor_moved_ms = c->src[i].checked_ms = atkv_now_ms();
 		if (!c->src[i].inbox || !c->src[i].next_subject) {
 			rc = ATKV_E_NOMEM;
 			goto fail;
@@ -591,29 +591,31 @@ static bool handle_status(struct atkv_consumer *c, natsMsg *m)
 
 /* nats-server before 2.10.25 can leave a replicated consumer unable to redeliver after a change
  * of leader (nats-server#6387): a delivery whose acknowledgement was lost then stays pending
- * for good and the ack floor never passes it. A consumer that has delivered nothing for two
- * ack waits while its floor stands still below changes still unacknowledged is asked to elect
- * another leader, which redelivers them (a needless election costs a few seconds, no data). */
+ * for good and the ack floor never passes it, however many later changes are acknowledged. A
+ * consumer whose floor has stood still for two ack waits below unacknowledged changes is asked
+ * to elect another leader, which redelivers them (a needless election costs seconds, no data). */
 static void unstick(struct atkv_consumer *c, struct source *s, int64_t now)
 {
-	if (c->ack_none || now - s->changed_ms < 2 * c->ack_wait_ms || now - s->checked_ms < c->ack_wait_ms / 2)
+	if (c->ack_none || now - s->checked_ms < c->ack_wait_ms / 2)
 		return;
 	s->checked_ms = now;
 	jsConsumerInfo *ci = NULL;
 	if (js_GetConsumerInfo(&ci, c->js, c->stream, s->durable, NULL, NULL) != NATS_OK)
 		return;
 	bool replicated = ci->Cluster && ci->Cluster->ReplicasLen > 0;
-	bool stuck = replicated && ci->NumAckPending > 0 && ci->AckFloor.Stream == s->floor_seen;
-	s->floor_seen = ci->AckFloor.Stream;
+	if (ci->AckFloor.Stream != s->floor_seen || ci->NumAckPending <= 0) {
+		s->floor_seen = ci->AckFloor.Stream;
+		s->floor_moved_ms = now;
+	}
 	jsConsumerInfo_Destroy(ci);
-	if (!stuck)
+	if (!replicated || now - s->floor_moved_ms < 2 * c->ack_wait_ms)
 		return;
 	char subject[256];
 	natsMsg *reply = NULL;
 	snprintf(subject, sizeof(subject), "$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s", c->stream, s->durable);
 	natsConnection_Request(&reply, c->nc, subject, NULL, 0, 2000);
 	natsMsg_Destroy(reply);
-	s->changed_ms = now; /* give the election and the redelivery their time */
+	s->floor_moved_ms = now; /* the election and the redelivery get their time */
 }
 
 static void refill(struct atkv_consumer *c)
@@ -672,8 +674,6 @@ int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_
 		struct atkv_change *ch = make_change(c, m, &s);
 		if (!ch)
 			return ATKV_E_NOMEM;
-		if (s)
-			s->changed_ms = atkv_now_ms();
 		if (s && s->outstanding > 0) {
 			s->outstanding--;
 			s->requested_ms = atkv_now_ms();

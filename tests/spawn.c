@@ -100,3 +100,30 @@ double spawn_cpu_seconds(pid_t pid)
 		return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 	return -1;
 }
+
+pid_t spawn_replay(const char *dir, const char *capture, const char *const extra[], int *port)
+{
+	char portfile[300], log[300];
+	snprintf(portfile, sizeof(portfile), "%s/replay.port", dir);
+	snprintf(log, sizeof(log), "%s/replay.log", dir);
+	unlink(portfile); /* a previous server's */
+	char *argv[16] = {"src/atkv-firehose-replay", (char *)capture, "--listen", "127.0.0.1:0", "--port-file", portfile};
+	for (int i = 0; extra && extra[i] && i < 8; i++)
+		argv[6 + i] = (char *)extra[i];
+	pid_t pid = spawn(argv, NULL, log);
+	for (int t = 0; pid > 0 && t < 10000; t += 20) {
+		FILE *f = fopen(portfile, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", port);
+			fclose(f);
+			if (ok == 1)
+				return pid;
+		}
+		if (!spawn_running(pid, NULL))
+			return -1;
+		sleep_ms(20);
+	}
+	if (pid > 0)
+		spawn_stop(pid, SIGKILL, 5000);
+	return -1;
+}

@@ -17,6 +17,11 @@ int spawn_stop(pid_t pid, int sig, int timeout_ms);
 /* True while the child runs (reaps it when it has exited; *status gets its wait status). */
 bool spawn_running(pid_t pid, int *status);
 
+/* Starts atkv-firehose-replay (src/) serving capture on a free loopback port with up to 8 more
+ * arguments (extra ends with NULL; may be NULL), its port file and log (replay.log) in dir, and
+ * waits for it to listen. Returns its PID with *port set, or -1. */
+pid_t spawn_replay(const char *dir, const char *capture, const char *const extra[], int *port);
+
 void sleep_ms(int ms);
 /* The child's peak resident memory so far (VmHWM), in KiB, or -1. */
 long spawn_peak_rss_kb(pid_t pid);

@@ -140,3 +140,41 @@ uint8_t *tap_hex(const char *hex, size_t *len)
 	*len = o;
 	return out;
 }
+
+/* The file dir/name, or NULL when it is not there (a log a process has not written yet). */
+static char *read_log(const char *dir, const char *name)
+{
+	char path[512];
+	size_t n;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fclose(f);
+	return (char *)tap_read_file(path, &n);
+}
+
+void tap_note_tail(const char *dir, const char *name, int lines)
+{
+	char *text = read_log(dir, name);
+	if (!text)
+		return;
+	char *p = text + strlen(text);
+	for (int k = 0; p > text && k <= lines; p--)
+		if (p[-1] == '\n')
+			k++;
+	tap_note("--- end of %s:", name);
+	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
+		tap_note("%.*s", (int)(nl - line), line);
+	free(text);
+}
+
+int tap_count_in_file(const char *dir, const char *name, const char *needle)
+{
+	char *text = read_log(dir, name);
+	int count = 0;
+	for (char *p = text; p && (p = strstr(p, needle)); p++)
+		count++;
+	free(text);
+	return count;
+}

@@ -26,6 +26,10 @@ const char *tap_path(const char *rel);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated; the NUL is not counted).
  * Exits the test with a "Bail out!" when it cannot. */
 uint8_t *tap_read_file(const char *path, size_t *len);
+/* The last `lines` lines of the file dir/name as diagnostics ("# ..."), if it exists. */
+void tap_note_tail(const char *dir, const char *name, int lines);
+/* How many times needle occurs in the file dir/name; 0 when it does not exist. */
+int tap_count_in_file(const char *dir, const char *name, const char *needle);
 /* Decodes hex (whitespace ignored) into a malloc'd buffer; bails out on bad input. */
 uint8_t *tap_hex(const char *hex, size_t *len);
 

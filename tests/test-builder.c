@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #define BUILDER "src/atkv-builder"
-#define REPLAY "src/atkv-firehose-replay"
 
 static struct nats_server server;
 static char tmp[64];
@@ -80,28 +79,11 @@ static int replay_port;
 
 static const char *capture_path;
 
-/* Starts the replay server with up to 6 more arguments (NULL-terminated). */
+/* Starts the replay server with up to 8 more arguments (NULL-terminated). */
 static bool start_replay_with(const char *const *extra)
 {
-	char portfile[128], log[128];
-	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
-	snprintf(log, sizeof(log), "%s/replay.log", tmp);
-	unlink(portfile);
-	char *argv[14] = {REPLAY, (char *)capture_path, "--listen", "127.0.0.1:0", "--port-file", portfile};
-	for (int i = 0; extra && extra[i] && i < 6; i++)
-		argv[6 + i] = (char *)extra[i];
-	replay_pid = spawn(argv, NULL, log);
-	for (int t = 0; t < 5000; t += 20) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			int ok = fscanf(f, "%d", &replay_port);
-			fclose(f);
-			if (ok == 1)
-				return true;
-		}
-		sleep_ms(20);
-	}
-	return false;
+	replay_pid = spawn_replay(tmp, capture_path, extra, &replay_port);
+	return replay_pid > 0;
 }
 
 static bool start_replay(const char *extra1, const char *extra2)
@@ -191,36 +173,9 @@ static void http_get(int port, const char *path, char *buf, size_t n)
 	close(fd);
 }
 
-static void show_log_tail(const char *name, int lines)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return;
-	char *text = (char *)tap_read_file(path, &n);
-	char *p = text + n;
-	for (int k = 0; p > text && k <= lines; p--)
-		if (p[-1] == '\n')
-			k++;
-	tap_note("--- end of %s:", name);
-	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
-		tap_note("%.*s", (int)(nl - line), line);
-	free(text);
-}
+static void show_log_tail(const char *name, int lines) { tap_note_tail(tmp, name, lines); }
 
-static int count_in_log(const char *needle)
-{
-	char path[128];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/builder.log", tmp);
-	char *text = (char *)tap_read_file(path, &n);
-	int count = 0;
-	for (char *p = text; (p = strstr(p, needle)); p++)
-		count++;
-	free(text);
-	return count;
-}
+static int count_in_log(const char *needle) { return tap_count_in_file(tmp, "builder.log", needle); }
 
 int main(void)
 {

@@ -23,7 +23,6 @@
 
 #define BUILDER "src/atkv-builder"
 #define INDEXER "src/atkv-like-indexer"
-#define REPLAY "src/atkv-firehose-replay"
 #define LIKE "app.bsky.feed.like"
 #define NODES 3
 /* The replay: LOOPS times the capture at RATE frames a second, about 20 s in all. */
@@ -47,38 +46,9 @@ static int64_t now_ms(void)
 
 static int64_t stored_cursor(void) { return expected_stored_cursor(js); }
 
-static void show_log_tail(const char *name, int lines)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return;
-	char *text = (char *)tap_read_file(path, &n);
-	char *p = text + n;
-	for (int k = 0; p > text && k <= lines; p--)
-		if (p[-1] == '\n')
-			k++;
-	tap_note("--- end of %s:", name);
-	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
-		tap_note("%.*s", (int)(nl - line), line);
-	free(text);
-}
+static void show_log_tail(const char *name, int lines) { tap_note_tail(tmp, name, lines); }
 
-static int count_in_log(const char *name, const char *needle)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return 0;
-	char *text = (char *)tap_read_file(path, &n);
-	int count = 0;
-	for (char *p = text; (p = strstr(p, needle)); p++)
-		count++;
-	free(text);
-	return count;
-}
+static int count_in_log(const char *name, const char *needle) { return tap_count_in_file(tmp, name, needle); }
 
 /* ---- the cluster as JetStream reports it ---- */
 
@@ -159,23 +129,9 @@ static int replay_port;
 
 static bool start_replay(const char *capture, const char *loops)
 {
-	char portfile[128], log[128];
-	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
-	snprintf(log, sizeof(log), "%s/replay.log", tmp);
-	char *argv[] = {REPLAY, (char *)capture, "--listen", "127.0.0.1:0", "--port-file", portfile,
-	                "--loop", (char *)loops, "--rate", RATE, NULL};
-	replay_pid = spawn(argv, NULL, log);
-	for (int t = 0; t < 5000; t += 20) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			int ok = fscanf(f, "%d", &replay_port);
-			fclose(f);
-			if (ok == 1)
-				return true;
-		}
-		sleep_ms(20);
-	}
-	return false;
+	const char *extra[] = {"--loop", loops, "--rate", RATE, NULL};
+	replay_pid = spawn_replay(tmp, capture, extra, &replay_port);
+	return replay_pid > 0;
 }
 
 static pid_t start_builder(void)
@@ -455,6 +411,9 @@ int main(void)
 		sleep_ms(100);
 	int64_t cursor_at_kill2 = stored_cursor();
 	consumer_floors(&delivered_at_kill, &acked_at_kill);
+	uint64_t pending_at_kill;
+	int64_t ack_pending_at_kill;
+	consumer_state(&pending_at_kill, &ack_pending_at_kill);
 	tap_ok(consumer_leader >= 0 && cursor_at_kill2 < last,
 	       "like-indexer led by %s, killed at cursor %lld of %lld (delivered %lld, acknowledged %lld)",
 	       consumer_leader >= 0 ? nodes[consumer_leader].name : "nobody", (long long)cursor_at_kill2, (long long)last,
@@ -467,12 +426,24 @@ int main(void)
 	tap_ok(o.elected_ms >= 0, "another node leads like-indexer %lld ms after the kill", (long long)(o.elected_ms - o.killed_ms));
 	tap_ok(o.resumed_ms >= 0, "the indexer gets likes again %lld ms after the kill", (long long)(o.resumed_ms - o.killed_ms));
 	/* Acknowledgements sent while no node led the consumer are lost: those likes come again
-	 * after the consumer's ack wait (30 s), and only then can the ack floor move. */
-	int64_t delivered, acked = -1;
-	while (now_ms() - o.killed_ms < 90000 && (consumer_floors(&delivered, &acked), acked <= acked_at_kill))
+	 * after the consumer's ack wait (30 s). The new leader takes acknowledgements when the ack
+	 * floor moves, or the count of unacknowledged likes falls (nats-server 2.9 may keep one
+	 * lost acknowledgement pending below the floor until libatkv has the leader changed). */
+	int64_t delivered, acked = -1, ack_pending = 0;
+	uint64_t pending;
+	for (;;) {
+		consumer_floors(&delivered, &acked);
+		consumer_state(&pending, &ack_pending);
+		if (acked > acked_at_kill || (ack_pending_at_kill > 0 && ack_pending < ack_pending_at_kill) ||
+		    now_ms() - o.killed_ms >= 90000)
+			break;
 		sleep_ms(100);
-	tap_ok(acked > acked_at_kill, "its acknowledgements move the ack floor again %lld ms after the kill",
-	       (long long)(now_ms() - o.killed_ms));
+	}
+	tap_ok(acked > acked_at_kill || (ack_pending_at_kill > 0 && ack_pending < ack_pending_at_kill),
+	       "its acknowledgements reach the new leader %lld ms after the kill (ack floor %lld -> %lld, "
+	       "unacknowledged %lld -> %lld)",
+	       (long long)(now_ms() - o.killed_ms), (long long)acked_at_kill, (long long)acked,
+	       (long long)ack_pending_at_kill, (long long)ack_pending);
 	tap_ok(spawn_running(b, &st) && spawn_running(x, &st), "the builder and the indexer still run");
 	restart_caught_up(consumer_leader, "the node killed second");
 
@@ -489,8 +460,8 @@ int main(void)
 	bool leads = make_leader(victim);
 	tap_ok(leads, "the node killed first, %s, made leader of KV_record by step-downs", nodes[victim].name);
 	tap_eq(leads ? compare_eventually(expected_compare_records, &looped) : -1, 0, "and the store it serves is exact");
-	uint64_t pending = 999;
-	int64_t ack_pending = 999;
+	pending = 999;
+	ack_pending = 999;
 	int64_t t_index = now_ms();
 	while (now_ms() - t_index < 90000) {
 		consumer_state(&pending, &ack_pending);

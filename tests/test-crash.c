@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #define BUILDER "src/atkv-builder"
-#define REPLAY "src/atkv-firehose-replay"
 #define INDEXER "src/atkv-like-indexer"
 #define LIKE "app.bsky.feed.like"
 
@@ -40,23 +39,7 @@ static char tmp[64];
 /* A random number of milliseconds in [lo, hi). */
 static int random_ms(int lo, int hi) { return lo + (int)(random() % (unsigned)(hi - lo)); }
 
-static void show_log_tail(const char *name, int lines)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return;
-	char *text = (char *)tap_read_file(path, &n);
-	char *p = text + n;
-	for (int k = 0; p > text && k <= lines; p--)
-		if (p[-1] == '\n')
-			k++;
-	tap_note("--- end of %s:", name);
-	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
-		tap_note("%.*s", (int)(nl - line), line);
-	free(text);
-}
+static void show_log_tail(const char *name, int lines) { tap_note_tail(tmp, name, lines); }
 
 /* ---- the builder ---- */
 
@@ -64,25 +47,10 @@ static int replay_port;
 
 static pid_t start_replay(const char *rate)
 {
-	char portfile[128], log[128], loops[16];
-	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
-	snprintf(log, sizeof(log), "%s/replay.log", tmp);
+	char loops[16];
 	snprintf(loops, sizeof(loops), "%d", LOOPS);
-	unlink(portfile); /* a previous server's */
-	char *argv[] = {REPLAY, (char *)tap_path("tests/data/firehose-capture.bin"), "--listen", "127.0.0.1:0",
-	                "--port-file", portfile, "--loop", loops, rate ? "--rate" : NULL, (char *)rate, NULL};
-	pid_t pid = spawn(argv, NULL, log);
-	for (int t = 0; pid > 0 && t < 10000; t += 20) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			int ok = fscanf(f, "%d", &replay_port);
-			fclose(f);
-			if (ok == 1)
-				return pid;
-		}
-		sleep_ms(20);
-	}
-	return -1;
+	const char *extra[] = {"--loop", loops, rate ? "--rate" : NULL, rate, NULL};
+	return spawn_replay(tmp, tap_path("tests/data/firehose-capture.bin"), extra, &replay_port);
 }
 
 static pid_t start_builder(void)

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #define BUILDER "src/atkv-builder"
-#define REPLAY "src/atkv-firehose-replay"
 #define INDEXER "src/atkv-like-indexer"
 
 /* Peak resident memory allowed to each service, in MiB: the builder's bound is --max-message
@@ -39,38 +38,9 @@ static char tmp[64];
 static struct expected one;
 static int replay_port;
 
-static int count_in(const char *name, const char *needle)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return 0;
-	char *text = (char *)tap_read_file(path, &n);
-	int count = 0;
-	for (char *p = text; (p = strstr(p, needle)); p++)
-		count++;
-	free(text);
-	return count;
-}
+static int count_in(const char *name, const char *needle) { return tap_count_in_file(tmp, name, needle); }
 
-static void show_log_tail(const char *name, int lines)
-{
-	char path[160];
-	size_t n;
-	snprintf(path, sizeof(path), "%s/%s", tmp, name);
-	if (access(path, R_OK))
-		return;
-	char *text = (char *)tap_read_file(path, &n);
-	char *p = text + n;
-	for (int k = 0; p > text && k <= lines; p--)
-		if (p[-1] == '\n')
-			k++;
-	tap_note("--- end of %s:", name);
-	for (char *line = p, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1)
-		tap_note("%.*s", (int)(nl - line), line);
-	free(text);
-}
+static void show_log_tail(const char *name, int lines) { tap_note_tail(tmp, name, lines); }
 
 /* Empties the services' logs, so that each part reads only what was said during it. */
 static void truncate_logs(void)
@@ -87,25 +57,10 @@ static void truncate_logs(void)
 
 static pid_t start_replay(int loops, const char *rate)
 {
-	char portfile[128], log[128], loops_s[16];
-	snprintf(portfile, sizeof(portfile), "%s/replay.port", tmp);
-	snprintf(log, sizeof(log), "%s/replay.log", tmp);
+	char loops_s[16];
 	snprintf(loops_s, sizeof(loops_s), "%d", loops);
-	unlink(portfile);
-	char *argv[] = {REPLAY, (char *)tap_path("tests/data/firehose-capture.bin"), "--listen", "127.0.0.1:0",
-	                "--port-file", portfile, "--loop", loops_s, rate ? "--rate" : NULL, (char *)rate, NULL};
-	pid_t pid = spawn(argv, NULL, log);
-	for (int t = 0; pid > 0 && t < 10000; t += 20) {
-		FILE *f = fopen(portfile, "r");
-		if (f) {
-			int ok = fscanf(f, "%d", &replay_port);
-			fclose(f);
-			if (ok == 1)
-				return pid;
-		}
-		sleep_ms(20);
-	}
-	return -1;
+	const char *extra[] = {"--loop", loops_s, rate ? "--rate" : NULL, rate, NULL};
+	return spawn_replay(tmp, tap_path("tests/data/firehose-capture.bin"), extra, &replay_port);
 }
 
 static pid_t start_builder(const struct nats_server *s)
@@ -250,6 +205,24 @@ static char *dump_likes(const char *db)
 	return text;
 }
 
+/* Once NATS is healthy again: the builder reaches the end by itself, the indexer reads it all,
+ * both stop cleanly, and the store and the index are exact. */
+static void check_recovered(struct look *l, pid_t b, pid_t x, const char *db, const struct expected *want)
+{
+	tap_ok(wait_cursor(l, want->last_seq, 180000), "the builder goes on by itself to the end (%lld)",
+	       (long long)want->last_seq);
+	tap_ok(indexer_done(l, 60000), "and the indexer reads everything");
+	int stb = spawn_stop(b, SIGTERM, 10000), stx = spawn_stop(x, SIGTERM, 10000);
+	tap_ok(stb >= 0 && WIFEXITED(stb) && WEXITSTATUS(stb) == 0 && stx >= 0 && WIFEXITED(stx) && WEXITSTATUS(stx) == 0,
+	       "both stop cleanly");
+	tap_eq(expected_compare_records(l->js, want), 0, "bucket record is exact: nothing lost, nothing wrong");
+	tap_eq(expected_compare_accounts(l->js, want), 0, "bucket account too");
+	char *got = dump_likes(db), *likes = expected_likes(want);
+	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact, every count right");
+	free(got);
+	free(likes);
+}
+
 /* 1 and 2: NATS killed with -9 and restarted, then paused, under both services. */
 static void killed_and_paused(void)
 {
@@ -313,22 +286,11 @@ static void killed_and_paused(void)
 	       "the builder says NATS is not answering");
 	nats_server_signal(&server, SIGCONT);
 
-	tap_ok(wait_cursor(&l, want.last_seq, 120000), "NATS resumed: the cursor reaches the end (%lld)", (long long)want.last_seq);
-	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
 	long peak_b = spawn_peak_rss_kb(b), peak_x = spawn_peak_rss_kb(x);
 	tap_note("peak resident memory: builder %ld KiB, indexer %ld KiB", peak_b, peak_x);
 	tap_ok(!RSS_CHECKED || (peak_b > 0 && peak_b < RSS_LIMIT_MB * 1024 && peak_x > 0 && peak_x < RSS_LIMIT_MB * 1024),
-	       "both peaked below %d MiB%s", RSS_LIMIT_MB, RSS_CHECKED ? "" : " (not checked under AddressSanitizer)");
-	stb = spawn_stop(b, SIGTERM, 10000);
-	stx = spawn_stop(x, SIGTERM, 10000);
-	tap_ok(stb >= 0 && WIFEXITED(stb) && WEXITSTATUS(stb) == 0 && stx >= 0 && WIFEXITED(stx) && WEXITSTATUS(stx) == 0,
-	       "both stop cleanly");
-	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact: nothing lost, nothing wrong");
-	tap_eq(expected_compare_accounts(l.js, &want), 0, "bucket account too");
-	char *got = dump_likes(db), *likes = expected_likes(&want);
-	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact, every count right");
-	free(got);
-	free(likes);
+	       "both peaked below %d MiB so far%s", RSS_LIMIT_MB, RSS_CHECKED ? "" : " (not checked under AddressSanitizer)");
+	check_recovered(&l, b, x, db, &want);
 	spawn_stop(replay, SIGTERM, 5000);
 	look_close(&l);
 	nats_server_destroy(&server);
@@ -391,15 +353,7 @@ static void storage_limit(void)
 	nats_server_stop(&server);
 	write_conf(&server, "1GB");
 	tap_ok(nats_server_start(&server, server.port) == 0, "NATS restarted with room");
-	tap_ok(wait_cursor(&l, want.last_seq, 120000), "the builder goes on by itself to the end (%lld)", (long long)want.last_seq);
-	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
-	spawn_stop(b, SIGTERM, 10000);
-	spawn_stop(x, SIGTERM, 10000);
-	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact");
-	char *got = dump_likes(db), *likes = expected_likes(&want);
-	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact");
-	free(got);
-	free(likes);
+	check_recovered(&l, b, x, db, &want);
 	spawn_stop(replay, SIGTERM, 5000);
 	look_close(&l);
 	nats_server_destroy(&server);
@@ -492,15 +446,7 @@ static void disk_full(void)
 	unlink(filler);
 	nats_server_stop(&server);
 	tap_ok(nats_server_start(&server, server.port) == 0, "room made and NATS restarted");
-	tap_ok(wait_cursor(&l, want.last_seq, 180000), "the builder goes on by itself to the end (%lld)", (long long)want.last_seq);
-	tap_ok(indexer_done(&l, 60000), "and the indexer reads everything");
-	spawn_stop(b, SIGTERM, 10000);
-	spawn_stop(x, SIGTERM, 10000);
-	tap_eq(expected_compare_records(l.js, &want), 0, "bucket record is exact: nothing acknowledged was lost");
-	char *got = dump_likes(db), *likes = expected_likes(&want);
-	tap_ok(got && likes && *likes && !strcmp(got, likes), "the like index is exact");
-	free(got);
-	free(likes);
+	check_recovered(&l, b, x, db, &want);
 	spawn_stop(replay, SIGTERM, 5000);
 	look_close(&l);
 	nats_server_stop(&server);

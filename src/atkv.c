@@ -90,9 +90,10 @@ int atkv_cli_connect(struct atkv_cli *c)
 	/* A person is waiting: a second to connect, not the services' patience. */
 	if (atkv_nats_connect(&no, 1000, &c->nc, why, sizeof(why)))
 		return atkv_cli_fail(ATKV_CLI_FAILED, "%s", why);
-	if (natsConnection_JetStream(&c->js, c->nc, NULL) != NATS_OK) {
+	natsStatus s = natsConnection_JetStream(&c->js, c->nc, NULL);
+	if (s != NATS_OK) {
 		atkv_nats_urls_shown(no.urls, why, sizeof(why));
-		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot use JetStream on %s: %s", why, atkv_nats_why(NATS_ERR));
+		return atkv_cli_fail(ATKV_CLI_FAILED, "cannot use JetStream on %s: %s", why, atkv_nats_why(s));
 	}
 	return 0;
 }

@@ -77,6 +77,7 @@ struct builder {
 	int backoff_ms;
 	int write_backoff_ms;       /* wait before replaying after failed writes; 0 once one lands */
 	uint64_t acked_at_rewind;   /* writes acknowledged when the last replay started */
+	int64_t write_failed_ms;    /* when writes last failed */
 	bool cursor_unsaved;        /* saving the cursor fails (said once, until it works again) */
 	int64_t saved_cursor;
 	int64_t last_save_ms, last_status_ms, last_ack_ms;
@@ -328,17 +329,23 @@ static void on_tick(void *arg)
 		return;
 	}
 	char why[256];
-	if (b->write_backoff_ms) {
+	/* Writes have landed again for as long as the longest wait: the next failure is news. */
+	if (b->write_backoff_ms && !b->rewinding && now - b->write_failed_ms > 30000) {
 		struct atkv_kvwriter_stats ws;
 		atkv_kvwriter_stats(b->w, &ws);
 		if (ws.acked > b->acked_at_rewind)
-			b->write_backoff_ms = 0; /* writes land again */
+			b->write_backoff_ms = 0;
 	}
 	if (atkv_kvwriter_failed(b->w, why, sizeof(why))) {
 		if (!b->rewinding) {
 			int wait = next_write_backoff(b);
 			atkv_log(ATKV_LOG_WARNING, "%s%s; pausing the firehose to replay from seq %lld in %d s", why,
 			         write_advice(why), (long long)atkv_kvwriter_watermark(b->w), wait / 1000);
+			b->write_failed_ms = now;
+			/* The relay may have closed already (a publish refused at once): the wait applies
+			 * all the same. */
+			if (b->next_connect_ms < now + wait)
+				b->next_connect_ms = now + wait;
 		}
 		b->rewinding = true;
 		atkv_relay_close(b->relay);
@@ -377,6 +384,7 @@ static int setup(struct builder *b, char *why, size_t why_n)
 {
 	const struct atkv_config *c = b->cfg;
 	struct atkv_nats_options no = atkv_nats_options_from_config(c, PROGRAM);
+	no.log_events = true;
 	if (atkv_nats_connect(&no, 10000, &b->nc, why, why_n))
 		return 1;
 	jsOptions jo;

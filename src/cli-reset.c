@@ -88,8 +88,9 @@ int atkv_cli_reset(struct atkv_cli *c)
 		char stream[64];
 		jsErrCode jerr = 0;
 		snprintf(stream, sizeof(stream), "KV_%s", buckets[i]);
-		if (exists[i] && js_DeleteStream(c->js, stream, NULL, &jerr) != NATS_OK)
-			rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete bucket %s: %s", buckets[i], atkv_nats_why(NATS_ERR));
+		natsStatus s = exists[i] ? js_DeleteStream(c->js, stream, NULL, &jerr) : NATS_OK;
+		if (s != NATS_OK)
+			rc = atkv_cli_fail(ATKV_CLI_FAILED, "cannot delete bucket %s: %s", buckets[i], atkv_nats_why(s));
 	}
 	if (!rc)
 		printf("deleted %s\nThe like index is a file of atkv-like-indexer's own: stop the indexer and delete it "

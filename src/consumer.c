@@ -40,6 +40,7 @@ struct source {
 	int64_t checked_ms;      /* the last look for a stuck consumer */
 	uint64_t floor_seen;     /* its ack floor then */
 	int64_t floor_moved_ms;  /* when that floor was last seen to move (or nothing was pending) */
+	int64_t stuck_after_ms;  /* a floor still this long is taken for stuck */
 };
 
 /* Messages from nats.c's delivery threads to the caller's, oldest first. */
@@ -426,6 +427,7 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
 		c->src[i].inbox = str_printf("%s.%zu", c->inbox, i);
 		c->src[i].next_subject = str_printf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->stream, c->src[i].durable);
 		c->src[i].floor_moved_ms = c->src[i].checked_ms = atkv_now_ms();
+		c->src[i].stuck_after_ms = 2 * o->ack_wait_ms;
 		if (!c->src[i].inbox || !c->src[i].next_subject) {
 			rc = ATKV_E_NOMEM;
 			goto fail;
@@ -592,11 +594,14 @@ static bool handle_status(struct atkv_consumer *c, natsMsg *m)
 /* nats-server before 2.10.25 can leave a replicated consumer unable to redeliver after a change
  * of leader (nats-server#6387): a delivery whose acknowledgement was lost then stays pending
  * for good and the ack floor never passes it, however many later changes are acknowledged. A
- * consumer whose floor has stood still for two ack waits below unacknowledged changes is asked
- * to elect another leader, which redelivers them (a needless election costs seconds, no data). */
+ * consumer whose floor has stood still below unacknowledged changes for two ack waits is asked
+ * to elect another leader, which redelivers them. An application that holds a change that long
+ * (or delays it with a NAK) costs an election now and then, no data: the wait doubles after
+ * each request, up to 32 ack waits, until the floor moves. */
 static void unstick(struct atkv_consumer *c, struct source *s, int64_t now)
 {
-	if (c->ack_none || now - s->checked_ms < c->ack_wait_ms / 2)
+	int64_t every = c->ack_wait_ms / 2 > 5000 ? c->ack_wait_ms / 2 : 5000;
+	if (c->ack_none || now - s->checked_ms < every || natsConnection_Status(c->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
 	s->checked_ms = now;
 	jsConsumerInfo *ci = NULL;
@@ -606,16 +611,19 @@ static void unstick(struct atkv_consumer *c, struct source *s, int64_t now)
 	if (ci->AckFloor.Stream != s->floor_seen || ci->NumAckPending <= 0) {
 		s->floor_seen = ci->AckFloor.Stream;
 		s->floor_moved_ms = now;
+		s->stuck_after_ms = 2 * c->ack_wait_ms;
 	}
 	jsConsumerInfo_Destroy(ci);
-	if (!replicated || now - s->floor_moved_ms < 2 * c->ack_wait_ms)
+	if (!replicated || now - s->floor_moved_ms < s->stuck_after_ms)
 		return;
 	char subject[256];
 	natsMsg *reply = NULL;
 	snprintf(subject, sizeof(subject), "$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s", c->stream, s->durable);
 	natsConnection_Request(&reply, c->nc, subject, NULL, 0, 2000);
 	natsMsg_Destroy(reply);
-	s->floor_moved_ms = now; /* the election and the redelivery get their time */
+	s->floor_moved_ms = now;
+	if (s->stuck_after_ms < 32 * c->ack_wait_ms)
+		s->stuck_after_ms *= 2;
 }
 
 static void refill(struct atkv_consumer *c)

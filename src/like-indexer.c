@@ -363,6 +363,7 @@ int main(int argc, char **argv)
 	x.batch_max = (int)atkv_config_int(x.cfg, "batch");
 	int code = 1, lock_fd = -1;
 	struct atkv_nats_options no = atkv_nats_options_from_config(x.cfg, PROGRAM);
+	no.log_events = true;
 	if (!(x.batch = calloc((size_t)x.batch_max, sizeof(*x.batch)))) {
 		atkv_log(ATKV_LOG_ERROR, "out of memory");
 	} else if (lock_index(atkv_config_str(x.cfg, "db"), &lock_fd)) {

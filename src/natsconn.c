@@ -20,10 +20,11 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	(void)closure;
 	if (natsConnection_IsClosed(nc))
 		return; /* shutting down */
-	const char *text = NULL;
-	natsConnection_GetLastError(nc, &text);
+	/* The status only: the connection's error text may be rewritten by the reconnect thread. */
+	const char *unused = NULL;
+	natsStatus st = natsConnection_GetLastError(nc, &unused);
 	atkv_log(ATKV_LOG_WARNING, "lost the connection to NATS (%s); reconnecting, work waits meanwhile",
-	         text && *text ? text : "server gone or not answering pings");
+	         st != NATS_OK ? natsStatus_GetText(st) : "server gone or not answering pings");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -170,6 +171,6 @@ struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config 
 		.urls = atkv_config_str(c, "nats"), .name = name, .creds = atkv_config_str(c, "creds"),
 		.nkey = atkv_config_str(c, "nkey"),
 		.tls_ca = atkv_config_str(c, "tls-ca"), .tls_cert = atkv_config_str(c, "tls-cert"),
-		.tls_key = atkv_config_str(c, "tls-key"), .log_events = true,
+		.tls_key = atkv_config_str(c, "tls-key"),
 	};
 }

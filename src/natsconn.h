@@ -44,7 +44,7 @@ const char *atkv_nats_why(natsStatus s);
 void atkv_nats_urls_shown(const char *urls, char *out, size_t cap);
 
 /* The values of ATKV_NATS_CONFIG_OPTIONS in c (the strings stay c's), for a connection named
- * name; connection events are logged (a tool that wants quiet clears log_events). */
+ * name; log_events is false (services set it). */
 struct atkv_nats_options atkv_nats_options_from_config(const struct atkv_config *c, const char *name);
 
 #endif

@@ -12,6 +12,8 @@ bool tap_ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Reports a check that two integers are equal, printing both when they differ. */
 bool tap_eq(long long got, long long want, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A check that cannot run here, with why ("ok N # SKIP reason"). */
+void tap_skip(const char *reason);
 /* A diagnostic line ("# ..."). */
 void tap_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the plan; returns the process exit status (0 when every check passed). */

@@ -5,8 +5,8 @@
 # operator mode (tests/natsjwt makes the operator, accounts and creds files). For each: the right
 # credentials connect (atkv status), wrong or missing ones fail with exit 1 and one line that
 # repeats no secret. Then the builder (token, and creds) streams the test capture to its end and
-# the like indexer (NKey over TLS, and creds) indexes its likes, and no log holds a secret. Run by
-# `make check`. Prints TAP.
+# the like indexer (NKey over TLS, and creds) indexes its likes, and no log nor STATUS= line
+# holds a secret. Run by `make check`. Prints TAP.
 set -u
 top_builddir=${top_builddir:-.}
 srcdir=${srcdir:-.}
@@ -119,8 +119,19 @@ check "and atkv get with --creds reads it back" \
 "$bin/atkv-firehose-replay" "$srcdir/tests/data/firehose-capture.bin" --listen 127.0.0.1:0 --port-file "$tmp/replay.port" 2>"$tmp/replay.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/replay.port" ] && break; sleep 0.1; done
-"$bin/atkv-builder" --nats "nats://t0ken-xyz@$tp" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --log-level debug \
-	>"$tmp/builder.log" 2>&1 &
+# systemd's side of NOTIFY_SOCKET, to read the builder's READY= and STATUS= lines.
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(4096) + b"\n")
+' "$tmp/notify" "$tmp/notify.said" &
+pids+=($!)
+for _ in $(seq 50); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$tmp/notify "$bin/atkv-builder" --nats "nats://t0ken-xyz@$tp" \
+	--relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --log-level debug >"$tmp/builder.log" 2>&1 &
 pids+=($!)
 at_end() { ATKV_NATS="nats://t0ken-xyz@$tp" "$bin/atkv" status --json --interval 0 | grep -q '"cursor":{"seq":139,'; }
 for _ in $(seq 150); do at_end 2>/dev/null && break; sleep 0.2; done
@@ -154,6 +165,9 @@ pids+=($!)
 for _ in $(seq 150); do indexed "${credsflags[@]}" 2>/dev/null && break; sleep 0.2; done
 check "with --creds: the builder streams the capture to its last seq (139) and the like indexer indexes every like" \
 	eval 'indexed "${credsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes-creds.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
+check "what the builder told systemd (READY=1, STATUS= lines) holds no token" \
+	eval 'grep -q READY=1 "$tmp/notify.said" && grep -q "^STATUS=streaming" "$tmp/notify.said" &&
+		! grep -q t0ken-xyz "$tmp/notify.said"'
 check "no log holds the seed, the token, the password or a creds file's user seed" \
 	eval '[ ${#user_seed} -eq 58 ] && [ ${#stranger_seed} -eq 58 ] &&
 		! grep -l -e "$seed" -e t0ken-xyz -e s3cret-pw -e "$user_seed" -e "$stranger_seed" "$tmp"/*.log "$tmp"/*.err "$tmp"/*/log'

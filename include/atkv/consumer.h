@@ -95,7 +95,12 @@ int atkv_consumer_open(natsConnection *nc, const struct atkv_consumer_options *o
  * the handle is gone (deleted, or its bucket re-created): close the handle and open it again.
  * Changes come in stream order; with a bucket of history 1 (atkv's `record`) an older value of
  * a key is never delivered after a newer one. With more history, a redelivered older value can
- * follow a newer one: keep stream_seq per key and ignore what is older. */
+ * follow a newer one: keep stream_seq per key and ignore what is older.
+ * On a NATS cluster it also looks, every ack_wait/2 (at least 5 s), whether a consumer's ack
+ * floor has stood still below unacknowledged changes for two ack waits, and then asks for a new
+ * consumer leader (nats-server before 2.10.25 can stop redelivering after a leader change); that
+ * look is a JetStream request on the caller's thread, so such a call can take a few seconds
+ * longer than timeout_ms while NATS is slow. */
 int atkv_consumer_next(struct atkv_consumer *c, int64_t timeout_ms, struct atkv_change **out);
 
 /* Acknowledge (done), negatively acknowledge (deliver again, after delay_ms), or terminate

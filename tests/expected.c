@@ -274,6 +274,23 @@ int expected_compare_accounts(jsCtx *js, const struct expected *e)
 	return bad;
 }
 
+json_t *expected_likes(const struct expected *e)
+{
+	json_t *likes = json_object();
+	const char *key;
+	json_t *want;
+	json_object_foreach(e->records, key, want) {
+		struct atkv_key k;
+		if (json_is_null(want) || atkv_key_parse(key, strlen(key), &k) || strcmp(k.collection, "app.bsky.feed.like"))
+			continue;
+		json_t *uri = json_object_get(json_object_get(json_object_get(want, "value"), "subject"), "uri");
+		char id[ATKV_DID_MAX + ATKV_RKEY_MAX + 2];
+		snprintf(id, sizeof(id), "%s %s", k.did, k.rkey);
+		json_object_set(likes, id, uri);
+	}
+	return likes;
+}
+
 int64_t expected_stored_cursor(jsCtx *js)
 {
 	natsMsg *m = kv_last_msg(js, "cursor", "firehose");

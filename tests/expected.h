@@ -28,6 +28,9 @@ int expected_compare_records(jsCtx *js, const struct expected *e);
 /* The same for bucket account. */
 int expected_compare_accounts(jsCtx *js, const struct expected *e);
 
+/* "did rkey" → subject URI of every like e holds (new reference: json_decref it). */
+json_t *expected_likes(const struct expected *e);
+
 /* The seq in bucket cursor, key firehose, or -1. */
 int64_t expected_stored_cursor(jsCtx *js);
 

@@ -5,6 +5,7 @@
  * other nodes, and the store and the like index must end exact. */
 #define _DEFAULT_SOURCE
 #include "expected.h"
+#include "likecheck.h"
 #include "natsserver.h"
 #include "spawn.h"
 #include "tap.h"
@@ -23,7 +24,6 @@
 
 #define BUILDER "src/atkv-builder"
 #define INDEXER "src/atkv-like-indexer"
-#define LIKE "app.bsky.feed.like"
 #define NODES 3
 /* The replay: LOOPS times the capture at RATE frames a second, about 20 s in all. */
 #define LOOPS 12
@@ -153,63 +153,6 @@ static pid_t start_indexer(void)
 }
 
 /* ---- the like index against the store ---- */
-
-/* "did rkey" → subject URI of every like the expected store holds. */
-static json_t *expected_likes(const struct expected *e)
-{
-	json_t *likes = json_object();
-	const char *key;
-	json_t *want;
-	json_object_foreach(e->records, key, want) {
-		struct atkv_key k;
-		if (json_is_null(want) || atkv_key_parse(key, strlen(key), &k) || strcmp(k.collection, LIKE))
-			continue;
-		json_t *uri = json_object_get(json_object_get(json_object_get(want, "value"), "subject"), "uri");
-		char id[ATKV_DID_MAX + ATKV_RKEY_MAX + 2];
-		snprintf(id, sizeof(id), "%s %s", k.did, k.rkey);
-		json_object_set(likes, id, uri);
-	}
-	return likes;
-}
-
-/* The differences between the index and likes (a missing, extra or wrong like, a subject whose
- * count is not its number of likes), noting the first few when note. */
-static int compare_index(json_t *likes, bool note)
-{
-	sqlite3 *q = NULL;
-	sqlite3_stmt *st = NULL;
-	int bad = 0, rows = 0;
-	if (sqlite3_open_v2(db, &q, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(q, "SELECT l.did, l.rkey, s.uri FROM likes l JOIN subjects s ON s.id = l.subject", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		sqlite3_close(q);
-		return -1;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		char id[ATKV_DID_MAX + ATKV_RKEY_MAX + 2];
-		const char *uri = (const char *)sqlite3_column_text(st, 2);
-		snprintf(id, sizeof(id), "%s %s", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
-		const char *want = json_string_value(json_object_get(likes, id));
-		rows++;
-		if ((!want || strcmp(want, uri)) && bad++ < 5 && note)
-			tap_note("index: like %s of %s, the store: %s", id, uri, want ? want : "no such like");
-	}
-	sqlite3_finalize(st);
-	if (rows != (int)json_object_size(likes) && bad++ < 5 && note)
-		tap_note("index: %d likes, the store: %zu", rows, json_object_size(likes));
-	/* Checked with SQL the index does not use for its own counts. */
-	if (sqlite3_prepare_v2(q,
-	                       "SELECT count(*) FROM subjects s WHERE s.likes != "
-	                       "(SELECT count(*) FROM likes l WHERE l.subject = s.id)",
-	                       -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0)) {
-		bad++;
-		if (note)
-			tap_note("index: some subjects' counts are not their numbers of likes");
-	}
-	sqlite3_finalize(st);
-	sqlite3_close(q);
-	return bad;
-}
 
 /* ---- a leader killed ---- */
 
@@ -465,13 +408,13 @@ int main(void)
 	int64_t t_index = now_ms();
 	while (now_ms() - t_index < 90000) {
 		consumer_state(&pending, &ack_pending);
-		if (pending == 0 && ack_pending == 0 && compare_index(likes, false) == 0)
+		if (pending == 0 && ack_pending == 0 && likecheck_compare(db, likes, false) == 0)
 			break;
 		sleep_ms(200);
 	}
 	tap_ok(pending == 0 && ack_pending == 0, "like-indexer: nothing pending, nothing unacknowledged (%llu, %lld)",
 	       (unsigned long long)pending, (long long)ack_pending);
-	tap_eq(compare_index(likes, true), 0, "the like index holds exactly the store's %zu likes", json_object_size(likes));
+	tap_eq(likecheck_compare(db, likes, true), 0, "the like index holds exactly the store's %zu likes", json_object_size(likes));
 	if (pending || ack_pending)
 		show_log_tail("indexer.log", 15);
 	tap_note("builder: %d replays after failed writes; indexer: %d consumer reopenings",

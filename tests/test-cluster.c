@@ -210,14 +210,16 @@ static bool likes_delivered(void)
 
 static bool restart_caught_up(int i, const char *what)
 {
-	bool up = nats_server_start(&nodes[i], 0) == 0;
+	bool up = nats_server_start(&nodes[i], 0) == 0, current = false;
 	int64_t t0 = now_ms();
-	while (up && now_ms() - t0 < 60000 &&
-	       (leader_of("KV_record", NULL, true) < 0 || leader_of("KV_record", "like-indexer", true) < 0))
-		sleep_ms(100);
-	bool current = up && leader_of("KV_record", NULL, true) >= 0 && leader_of("KV_record", "like-indexer", true) >= 0;
-	tap_ok(current, "%s %s restarted: every replica of KV_record and of like-indexer is current again (%.1f s)",
-	       what, nodes[i].name, (double)(now_ms() - t0) / 1000);
+	/* Judged once per round: a second look could catch the cluster between two answers. */
+	while (up && !current && now_ms() - t0 < 60000) {
+		current = leader_of("KV_record", NULL, true) >= 0 && leader_of("KV_record", "like-indexer", true) >= 0;
+		if (!current)
+			sleep_ms(100);
+	}
+	tap_ok(current, "%s %s restarted%s: every replica of KV_record and of like-indexer is current again (%.1f s)",
+	       what, nodes[i].name, up ? "" : " (it did not start)", (double)(now_ms() - t0) / 1000);
 	return current;
 }
 

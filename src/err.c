@@ -50,6 +50,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_TIMEOUT: return "timed out";
 	case ATKV_E_DB: return "database error";
 	case ATKV_E_STOPPED: return "stopped before finishing";
+	case ATKV_E_MST: return "repository tree (MST) node breaks the MST rules";
 	}
 	return "unknown error";
 }

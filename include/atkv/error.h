@@ -43,6 +43,7 @@ enum atkv_code {
 	ATKV_E_TIMEOUT = -31,       /* nothing within the time given */
 	ATKV_E_DB = -32,            /* the database (SQLite) failed */
 	ATKV_E_STOPPED = -33,       /* stopped at the caller's request before finishing */
+	ATKV_E_MST = -34,           /* a repository tree node that breaks the MST rules */
 };
 
 /* A short fixed description of code; never NULL. */

@@ -4,6 +4,7 @@
  * Key order is not enforced in frames, unlike in records: a relay whose encoder orders keys
  * differently must not stop the stream, and nothing in a frame's meaning depends on order. */
 #include "firehose.h"
+#include "recordjson.h"
 #include "buf.h"
 #include "car.h"
 #include "cborscan.h"
@@ -450,20 +451,10 @@ fail:
 int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, size_t *len,
                          struct atkv_err *err)
 {
-	const uint8_t *block;
-	size_t block_len;
-	int rc;
-
 	if (i >= fh->ev.n_ops || !fh->ev.ops[i].cid.bytes)
 		return atkv_fail(err, ATKV_E_BLOCK_MISSING, 0, "record");
-	const struct atkv_cid *cid = &fh->ev.ops[i].cid;
-	if ((rc = atkv_car_get(fh->car, cid->bytes, cid->len, &block, &block_len)))
-		return atkv_fail(err, rc, 0, "record");
-	/* A record is a map (data model spec); its first byte says so (major type 5). */
-	if (block_len == 0 || (block[0] >> 5) != 5)
-		return atkv_fail(err, ATKV_E_FRAME, 0, "record");
-	atkv_buf_reset(&fh->json);
-	if ((rc = atkv_dagcbor_to_json_max(block, block_len, &fh->json, fh->json_max, err)))
+	int rc = atkv_record_json(fh->car, &fh->ev.ops[i].cid, fh->json_max, &fh->json, err);
+	if (rc)
 		return rc;
 	*json = fh->json.data;
 	*len = fh->json.len;

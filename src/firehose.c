@@ -8,7 +8,6 @@
 #include "buf.h"
 #include "car.h"
 #include "cborscan.h"
-#include "dagcbor.h"
 #include <atkv/syntax.h>
 
 #include <stddef.h>

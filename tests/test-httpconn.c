@@ -1,0 +1,202 @@
+/* test-httpconn.c — the backfill's HTTP client (src/httpconn.c) against a server in a thread of
+ * the test: bodies by length and chunked, one kept-alive connection for many requests, a new
+ * one after "Connection: close", a kept connection the server dropped retried once, 429 with
+ * Retry-After, a silent server timed out, a body over the limit refused; and https:// against
+ * `openssl s_server` with a CA the test makes, refused without that CA. */
+#define _DEFAULT_SOURCE
+#include "httpconn.h"
+#include "spawn.h"
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int listen_fd, port;
+static volatile int accepted;
+
+/* Answers one request on fd by its path; returns false to close the connection after it. */
+static bool answer(int fd, const char *path)
+{
+	char out[8192];
+	int n;
+	if (!strcmp(path, "/len"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+	else if (!strcmp(path, "/chunked"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+	else if (!strcmp(path, "/close"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+	else if (!strcmp(path, "/drop"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndrop");
+	else if (!strcmp(path, "/429"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n");
+	else if (!strcmp(path, "/big"))
+		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+	else if (!strcmp(path, "/stall"))
+		return sleep_ms(1500), false;
+	else
+		n = snprintf(out, sizeof(out), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	if (send(fd, out, (size_t)n, MSG_NOSIGNAL) != n)
+		return false;
+	/* "/drop" looks kept alive but is closed at once: the client finds out on its next use. */
+	return strcmp(path, "/close") && strcmp(path, "/drop");
+}
+
+static void *serve(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int fd = accept(listen_fd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		accepted++;
+		char in[8192];
+		size_t have = 0;
+		for (bool open = true; open;) {
+			ssize_t r = recv(fd, in + have, sizeof(in) - have - 1, 0);
+			if (r <= 0)
+				break;
+			have += (size_t)r;
+			in[have] = '\0';
+			char *end;
+			while (open && (end = strstr(in, "\r\n\r\n"))) {
+				char path[256] = "";
+				sscanf(in, "GET %255s", path);
+				open = answer(fd, path);
+				size_t used = (size_t)(end + 4 - in);
+				memmove(in, end + 4, have - used + 1);
+				have -= used;
+			}
+		}
+		close(fd);
+	}
+}
+
+static int get(struct atkv_httpc *c, const char *path, size_t max, struct atkv_buf *body, struct atkv_http_response *r,
+               char *why, size_t why_n)
+{
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	return atkv_httpc_get(c, url, "*/*", max, body, r, why, why_n);
+}
+
+static bool body_is(const struct atkv_buf *b, const char *want) { return b->len == strlen(want) && !memcmp(b->data, want, b->len); }
+
+static void plain(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(listen_fd, (struct sockaddr *)&a, sizeof(a));
+	listen(listen_fd, 16);
+	getsockname(listen_fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	pthread_t t;
+	pthread_create(&t, NULL, serve, NULL);
+
+	struct atkv_httpc *c = NULL;
+	char why[256] = "";
+	tap_ok(atkv_httpc_new(NULL, 500, "atkv-test", &c, why, sizeof(why)) == 0, "a client%s", why);
+	struct atkv_buf body = ATKV_BUF_INIT;
+	struct atkv_http_response r = {0};
+	int rc = get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && r.status == 200 && body_is(&body, "hello"), "a body by Content-Length: %s", rc ? why : "hello");
+	rc = get(c, "/chunked", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && body_is(&body, "abcde"), "a chunked body: %s", rc ? why : "abcde");
+	rc = get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && atkv_httpc_connections(c) == 1 && accepted == 1, "three requests on one kept-alive connection (%lu)",
+	       atkv_httpc_connections(c));
+	rc = get(c, "/close", 1 << 20, &body, &r, why, sizeof(why));
+	rc |= get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && atkv_httpc_connections(c) == 2, "after Connection: close, a new connection (%lu)",
+	       atkv_httpc_connections(c));
+	rc = get(c, "/drop", 1 << 20, &body, &r, why, sizeof(why));
+	sleep_ms(100);
+	rc |= get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && body_is(&body, "hello") && atkv_httpc_connections(c) == 3,
+	       "a kept connection the server dropped: retried once on a new one (%s)", rc ? why : "ok");
+	rc = get(c, "/429", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == 0 && r.status == 429 && r.retry_after_s == 7, "429 with Retry-After: 7 s");
+	rc = get(c, "/big", 1000, &body, &r, why, sizeof(why));
+	tap_ok(rc == -1 && strstr(why, "length beyond"), "a body over the limit: refused (%s)", why);
+	rc = get(c, "/stall", 1 << 20, &body, &r, why, sizeof(why));
+	tap_ok(rc == -1 && strstr(why, "sent nothing for the timeout"), "a silent server: given up on (%s)", why);
+	atkv_buf_free(&body);
+	atkv_http_response_free(&r);
+	atkv_httpc_free(c);
+	shutdown(listen_fd, SHUT_RDWR);
+	close(listen_fd);
+	pthread_join(t, NULL);
+}
+
+/* https:// against openssl s_server -WWW, serving files of a directory the test made. */
+static void tls(void)
+{
+	char dir[] = "/tmp/atkv-test-httpconn.XXXXXX", cmd[2048], url[160], ca[160], why[256] = "";
+	if (!mkdtemp(dir)) {
+		tap_ok(false, "a temporary directory");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+	         "(cd '%s' && printf 'subjectAltName=DNS:localhost\\n' > ext && "
+	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem "
+	         "-days 2 -subj /CN=atkv-test-ca && "
+	         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost && "
+	         "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext && "
+	         "printf 'over tls' > hello.txt) >/dev/null 2>&1",
+	         dir);
+	bool made = system(cmd) == 0;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	int tls_port = ntohs(a.sin_port);
+	close(fd);
+	char accept_arg[32], cert[160], key[160], log[160];
+	snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", tls_port);
+	snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+	snprintf(key, sizeof(key), "%s/srv.key", dir);
+	snprintf(log, sizeof(log), "%s/s_server.log", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	char *argv[] = {"sh", "-c", "cd \"$0\" && exec openssl s_server -quiet -WWW -accept \"$1\" -cert \"$2\" -key \"$3\"",
+	                dir, accept_arg, cert, key, NULL};
+	pid_t server = made ? spawn(argv, NULL, log) : -1;
+	tap_ok(made && server > 0, "a TLS server with a certificate from the test's own CA");
+	snprintf(url, sizeof(url), "https://localhost:%d/hello.txt", tls_port);
+	struct atkv_httpc *c = NULL;
+	struct atkv_buf body = ATKV_BUF_INIT;
+	struct atkv_http_response r = {0};
+	int rc = -1;
+	atkv_httpc_new(ca, 2000, "atkv-test", &c, why, sizeof(why));
+	for (int t = 0; c && t < 50 && rc; t++) {
+		rc = atkv_httpc_get(c, url, "*/*", 1 << 20, &body, &r, why, sizeof(why));
+		if (rc)
+			sleep_ms(100);
+	}
+	tap_ok(rc == 0 && r.status == 200 && body_is(&body, "over tls"), "https:// with the CA: %s", rc ? why : "over tls");
+	atkv_httpc_free(c);
+	c = NULL;
+	atkv_httpc_new(NULL, 2000, "atkv-test", &c, why, sizeof(why));
+	rc = c ? atkv_httpc_get(c, url, "*/*", 1 << 20, &body, &r, why, sizeof(why)) : 0;
+	tap_ok(rc == -1 && strstr(why, "verif"), "without it: refused (%s)", why);
+	atkv_httpc_free(c);
+	atkv_buf_free(&body);
+	atkv_http_response_free(&r);
+	if (server > 0)
+		spawn_stop(server, SIGTERM, 5000);
+	tap_remove_dir(dir);
+}
+
+int main(void)
+{
+	plain();
+	tls();
+	return tap_done();
+}

@@ -5,12 +5,12 @@
  * `openssl s_server` with a CA the test makes, refused without that CA. */
 #define _DEFAULT_SOURCE
 #include "httpconn.h"
+#include "httpserver.h"
 #include "spawn.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,64 +18,32 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int listen_fd, port;
-static volatile int accepted;
+static int port;
 
-/* Answers one request on fd by its path; returns false to close the connection after it. */
-static bool answer(int fd, const char *path)
-{
-	char out[8192];
-	int n;
-	if (!strcmp(path, "/len"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-	else if (!strcmp(path, "/chunked"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
-	else if (!strcmp(path, "/close"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
-	else if (!strcmp(path, "/drop"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndrop");
-	else if (!strcmp(path, "/429"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n");
-	else if (!strcmp(path, "/big"))
-		n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
-	else if (!strcmp(path, "/stall"))
-		return sleep_ms(1500), false;
-	else
-		n = snprintf(out, sizeof(out), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-	if (send(fd, out, (size_t)n, MSG_NOSIGNAL) != n)
-		return false;
-	/* "/drop" looks kept alive but is closed at once: the client finds out on its next use. */
-	return strcmp(path, "/close") && strcmp(path, "/drop");
-}
-
-static void *serve(void *arg)
+/* Answers one request by its path; returns false to close the connection after it. */
+static bool answer(int fd, const char *path, void *arg)
 {
 	(void)arg;
-	for (;;) {
-		int fd = accept(listen_fd, NULL, NULL);
-		if (fd < 0)
-			return NULL;
-		accepted++;
-		char in[8192];
-		size_t have = 0;
-		for (bool open = true; open;) {
-			ssize_t r = recv(fd, in + have, sizeof(in) - have - 1, 0);
-			if (r <= 0)
-				break;
-			have += (size_t)r;
-			in[have] = '\0';
-			char *end;
-			while (open && (end = strstr(in, "\r\n\r\n"))) {
-				char path[256] = "";
-				sscanf(in, "GET %255s", path);
-				open = answer(fd, path);
-				size_t used = (size_t)(end + 4 - in);
-				memmove(in, end + 4, have - used + 1);
-				have -= used;
-			}
-		}
-		close(fd);
+	if (!strcmp(path, "/len"))
+		return httpserver_reply(fd, 200, "", "hello", 5);
+	if (!strcmp(path, "/chunked")) {
+		const char *r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+		return send(fd, r, strlen(r), MSG_NOSIGNAL) > 0;
 	}
+	if (!strcmp(path, "/close"))
+		return httpserver_reply(fd, 200, "Connection: close\r\n", "ok", 2) && false;
+	/* Looks kept alive but is closed at once: the client finds out on its next use. */
+	if (!strcmp(path, "/drop"))
+		return httpserver_reply(fd, 200, "", "drop", 4) && false;
+	if (!strcmp(path, "/429"))
+		return httpserver_reply(fd, 429, "Retry-After: 7\r\n", "", 0);
+	if (!strcmp(path, "/big")) {
+		const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n";
+		return send(fd, r, strlen(r), MSG_NOSIGNAL) > 0;
+	}
+	if (!strcmp(path, "/stall"))
+		return sleep_ms(1500), false;
+	return httpserver_reply(fd, 404, "", "", 0);
 }
 
 static int get(struct atkv_httpc *c, const char *path, size_t max, struct atkv_buf *body, struct atkv_http_response *r,
@@ -90,16 +58,7 @@ static bool body_is(const struct atkv_buf *b, const char *want) { return b->len 
 
 static void plain(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	bind(listen_fd, (struct sockaddr *)&a, sizeof(a));
-	listen(listen_fd, 16);
-	getsockname(listen_fd, (struct sockaddr *)&a, &len);
-	port = ntohs(a.sin_port);
-	pthread_t t;
-	pthread_create(&t, NULL, serve, NULL);
-
+	struct httpserver *srv = httpserver_start(answer, NULL, &port);
 	struct atkv_httpc *c = NULL;
 	char why[256] = "";
 	tap_ok(atkv_httpc_new(NULL, 500, "atkv-test", &c, why, sizeof(why)) == 0, "a client%s", why);
@@ -110,7 +69,8 @@ static void plain(void)
 	rc = get(c, "/chunked", 1 << 20, &body, &r, why, sizeof(why));
 	tap_ok(rc == 0 && body_is(&body, "abcde"), "a chunked body: %s", rc ? why : "abcde");
 	rc = get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
-	tap_ok(rc == 0 && atkv_httpc_connections(c) == 1 && accepted == 1, "three requests on one kept-alive connection (%lu)",
+	tap_ok(rc == 0 && atkv_httpc_connections(c) == 1 && httpserver_connections(srv) == 1,
+	       "three requests on one kept-alive connection (%lu)",
 	       atkv_httpc_connections(c));
 	rc = get(c, "/close", 1 << 20, &body, &r, why, sizeof(why));
 	rc |= get(c, "/len", 1 << 20, &body, &r, why, sizeof(why));
@@ -130,9 +90,7 @@ static void plain(void)
 	atkv_buf_free(&body);
 	atkv_http_response_free(&r);
 	atkv_httpc_free(c);
-	shutdown(listen_fd, SHUT_RDWR);
-	close(listen_fd);
-	pthread_join(t, NULL);
+	httpserver_stop(srv);
 }
 
 /* https:// against openssl s_server -WWW, serving files of a directory the test made. */

@@ -1,0 +1,166 @@
+/* backfill.c — one repository backfilled (see backfill.h). */
+#define _DEFAULT_SOURCE
+#include "backfill.h"
+#include "diddoc.h"
+#include "httpconn.h"
+#include "log.h"
+#include "repo.h"
+#include "repowriter.h"
+
+#include <atkv/record.h>
+#include <atkv/recordkey.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct atkv_backfill {
+	jsCtx *js;
+	struct atkv_backfill_options o;
+	struct atkv_httpc *http;
+	struct atkv_repo *repo;
+	struct atkv_buf body;
+	struct atkv_http_response resp;
+};
+
+/* One record's write, with what the walk of its repository needs. */
+struct job {
+	struct atkv_backfill *b;
+	const char *did;
+	const struct atkv_commit *commit;
+	struct atkv_backfill_result *res;
+	char time[32];
+	int error;
+	char *why;
+	size_t why_n;
+};
+
+int atkv_backfill_new(jsCtx *js, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
+                      size_t why_n)
+{
+	struct atkv_backfill *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(why, why_n, "out of memory");
+		return -1;
+	}
+	b->js = js;
+	b->o = *o;
+	if (atkv_httpc_new(o->ca_file, o->timeout_ms, "atkv-backfill/" PACKAGE_VERSION, &b->http, why, why_n) ||
+	    !(b->repo = atkv_repo_new())) {
+		if (b->http && !b->repo)
+			snprintf(why, why_n, "out of memory");
+		atkv_backfill_free(b);
+		return -1;
+	}
+	atkv_repo_set_json_max(b->repo, o->max_value);
+	*out = b;
+	return 0;
+}
+
+void atkv_backfill_free(struct atkv_backfill *b)
+{
+	if (!b)
+		return;
+	atkv_httpc_free(b->http);
+	atkv_repo_free(b->repo);
+	atkv_buf_free(&b->body);
+	atkv_http_response_free(&b->resp);
+	free(b);
+}
+
+/* A GET whose answer must be 200: other statuses say why (and whether to come back). */
+static int get_ok(struct atkv_backfill *b, const char *url, const char *accept, size_t max, struct atkv_backfill_result *res,
+                  char *why, size_t why_n)
+{
+	if (atkv_httpc_get(b->http, url, accept, max, &b->body, &b->resp, why, why_n))
+		return ATKV_E_TIMEOUT;
+	res->http_status = b->resp.status;
+	res->retry_after_s = b->resp.retry_after_s;
+	if (b->resp.status == 200)
+		return 0;
+	/* An XRPC error body says which ({"error":"RepoNotFound",...}); keep it short. */
+	snprintf(why, why_n, "%s: HTTP %d %.*s", url, b->resp.status, (int)(b->body.len < 160 ? b->body.len : 160),
+	         b->body.data ? b->body.data : "");
+	return b->resp.status == 429 || b->resp.status >= 500 ? ATKV_E_TIMEOUT : ATKV_E_ARG;
+}
+
+static int find_pds(struct atkv_backfill *b, const char *did, char *pds, size_t pds_n, struct atkv_backfill_result *res,
+                    char *why, size_t why_n)
+{
+	if (b->o.pds) {
+		snprintf(pds, pds_n, "%s", b->o.pds);
+		return 0;
+	}
+	char url[ATKV_DIDDOC_URL_MAX];
+	int rc = atkv_diddoc_url(did, b->o.plc, url, sizeof(url));
+	if (rc) {
+		snprintf(why, why_n, "%s: no DID document address (only did:plc and did:web are resolved)", did);
+		return rc;
+	}
+	if ((rc = get_ok(b, url, "application/did+ld+json, application/json", 1 << 20, res, why, why_n)))
+		return rc;
+	return atkv_diddoc_pds(b->body.data, b->body.len, did, pds, pds_n, why, why_n);
+}
+
+static int on_record(void *arg, const struct atkv_repo_record *r)
+{
+	struct job *j = arg;
+	j->res->records++;
+	if (!r->json) {
+		char e[160];
+		j->res->skipped++;
+		atkv_log(ATKV_LOG_WARNING, "%s: record %.*s skipped: %s", j->did, (int)r->path_n, r->path,
+		         atkv_err_format(&r->err, e, sizeof(e)));
+		return 0;
+	}
+	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX];
+	if (atkv_key_build(key, sizeof(key), j->did, strlen(j->did), r->path, r->collection_n, r->rkey, r->rkey_n) < 0) {
+		j->res->skipped++;
+		return 0;
+	}
+	struct atkv_record_meta meta = {.seq = -1, .cid = cid, .cid_n = atkv_cid_format(r->cid, cid),
+	                                .rev = j->commit->rev, .rev_n = strlen(j->commit->rev),
+	                                .time = j->time, .time_n = strlen(j->time)};
+	int rc = atkv_repo_put(j->b->js, key, r->json, r->json_n, &meta, j->why, j->why_n);
+	if (rc == ATKV_REPOWRITE_KEPT)
+		j->res->kept++;
+	else if (rc > 0)
+		j->res->written++;
+	else if (rc == ATKV_E_TOO_LARGE)
+		j->res->skipped++;
+	else
+		return j->error = rc; /* NATS failed: stop, the repository is done again later */
+	return 0;
+}
+
+int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
+                       size_t why_n)
+{
+	memset(res, 0, sizeof(*res));
+	res->retry_after_s = -1;
+	char pds[ATKV_DIDDOC_URL_MAX], url[ATKV_DIDDOC_URL_MAX + ATKV_DID_MAX + 64];
+	int rc = find_pds(b, did, pds, sizeof(pds), res, why, why_n);
+	if (rc)
+		return rc;
+	snprintf(url, sizeof(url), "%s/xrpc/com.atproto.sync.getRepo?did=%s", pds, did);
+	if ((rc = get_ok(b, url, "application/vnd.ipld.car", b->o.max_car, res, why, why_n)))
+		return rc;
+	struct atkv_commit commit;
+	struct job j = {.b = b, .did = did, .commit = &commit, .res = res, .why = why, .why_n = why_n};
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(j.time, sizeof(j.time), "%Y-%m-%dT%H:%M:%S.000Z", gmtime_r(&now, &tm));
+	struct atkv_err err = {0};
+	rc = atkv_repo_read(b->repo, (const uint8_t *)b->body.data, b->body.len, did, strlen(did), &commit, on_record, &j,
+	                    &err);
+	if (j.error)
+		return j.error;
+	if (rc) {
+		char e[160];
+		snprintf(why, why_n, "%s: the repository from %s is broken: %s", did, pds, atkv_err_format(&err, e, sizeof(e)));
+		return rc;
+	}
+	snprintf(res->rev, sizeof(res->rev), "%s", commit.rev);
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* backfill.h — backfilling one repository: its PDS found from its DID document (or given), its
+ * CAR fetched with com.atproto.sync.getRepo, every record written into bucket `record` with the
+ * key, value and headers the firehose path gives it — unless the live path wrote that key at
+ * the same or a later revision (repowriter.h). One context per worker thread. */
+#ifndef ATKV_BACKFILL_H
+#define ATKV_BACKFILL_H
+
+#include <nats/nats.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include <atkv/syntax.h>
+
+struct atkv_backfill;
+
+struct atkv_backfill_options {
+	const char *plc;          /* PLC directory for did:plc, e.g. https://plc.directory */
+	const char *pds;          /* fetch every repository from this service instead (NULL: resolve) */
+	const char *ca_file;      /* CA bundle for https (NULL: the system's) */
+	int timeout_ms;           /* each network wait */
+	size_t max_car;           /* the largest repository fetched */
+	size_t max_value;         /* the largest record value written (the NATS max payload) */
+};
+
+struct atkv_backfill_result {
+	char rev[ATKV_TID_LEN + 1];  /* the repository's revision */
+	uint64_t records;            /* records in it */
+	uint64_t written, kept;      /* written; left because the live path had them at that rev or later */
+	uint64_t skipped;            /* broken or too large (logged) */
+	int http_status;             /* of the getRepo answer (0 when none came) */
+	int64_t retry_after_s;       /* what the server asked to wait, or -1 */
+};
+
+/* Returns 0, or -1 with why. */
+int atkv_backfill_new(jsCtx *js, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
+                      size_t why_n);
+void atkv_backfill_free(struct atkv_backfill *b);
+
+/* Backfills the repository of did. Returns 0 with res filled; or a negative ATKV_E_* code with
+ * why and res as far as it got: ATKV_E_TIMEOUT for what is worth trying again later (no
+ * connection, a 429 or 5xx answer: res->retry_after_s), ATKV_E_NATS (NATS failed: also worth
+ * again), anything else for a repository that cannot be backfilled as it is (not found, taken
+ * down, a DID document without a PDS, a broken commit or tree). */
+int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
+                       size_t why_n);
+
+#endif

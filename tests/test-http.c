@@ -49,7 +49,7 @@ static void body_is(const char *what, const char *text, const char *want_body, i
 		struct result res;
 		feed(text, step, 1 << 20, &res);
 		bool ok = res.rc == 0 && res.r.state == ATKV_HTTP_DONE && res.r.status == want_status &&
-		          res.body.len == strlen(want_body) && !memcmp(res.body.data, want_body, res.body.len) &&
+		          res.body.len == strlen(want_body) && (!res.body.len || !memcmp(res.body.data, want_body, res.body.len)) &&
 		          res.r.keep_alive == keep_alive;
 		tap_ok(ok, "%s%s (rc %d, state %d, status %d, %zu body bytes)", what, step ? ", a byte at a time" : "", res.rc,
 		       res.r.state, res.r.status, res.body.len);

@@ -54,7 +54,7 @@ static int get(struct atkv_httpc *c, const char *path, size_t max, struct atkv_b
 	return atkv_httpc_get(c, url, "*/*", max, body, r, why, why_n);
 }
 
-static bool body_is(const struct atkv_buf *b, const char *want) { return b->len == strlen(want) && !memcmp(b->data, want, b->len); }
+static bool body_is(const struct atkv_buf *b, const char *want) { return b->len == strlen(want) && (!b->len || !memcmp(b->data, want, b->len)); }
 
 static void plain(void)
 {

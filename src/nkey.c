@@ -17,7 +17,7 @@
 #define PREFIX_USER (20u << 3) /* 'U' */
 #define SEED_LEN 58            /* characters: 2 + 32 + 2 bytes */
 
-static uint16_t crc16(const uint8_t *p, size_t n)
+uint16_t atkv_nkey_crc16(const uint8_t *p, size_t n)
 {
 	uint16_t crc = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -46,7 +46,7 @@ int atkv_nkey_public_from_seed(const char *seed, size_t n, char *pub, char *why,
 		lower[i] = (char)tolower((unsigned char)seed[i]);
 	if (atkv_base32_decode(lower, n, raw, sizeof(raw)) != (long)sizeof(raw) ||
 	    raw[0] != (PREFIX_SEED | PREFIX_USER >> 5) || raw[1] != (uint8_t)((PREFIX_USER & 31) << 3) ||
-	    crc16(raw, 34) != (uint16_t)(raw[34] | raw[35] << 8)) {
+	    atkv_nkey_crc16(raw, 34) != (uint16_t)(raw[34] | raw[35] << 8)) {
 		snprintf(why, why_n, "not a NATS user NKey seed (bad base32 or checksum)");
 		goto out;
 	}
@@ -59,7 +59,7 @@ int atkv_nkey_public_from_seed(const char *seed, size_t n, char *pub, char *why,
 	EVP_PKEY_free(k);
 	key[0] = PREFIX_USER;
 	memcpy(key + 1, pk, 32);
-	uint16_t c = crc16(key, 33);
+	uint16_t c = atkv_nkey_crc16(key, 33);
 	key[33] = (uint8_t)c;
 	key[34] = (uint8_t)(c >> 8);
 	atkv_base32_encode(key, sizeof(key), pub);

@@ -9,6 +9,7 @@
  * Exit 0, or 1 with one line on stderr. */
 #include "base32.h"
 #include "base64.h"
+#include "nkey.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -40,17 +41,6 @@ struct nkey {
 	char seed[SEED_LEN + 1];
 };
 
-static uint16_t crc16(const uint8_t *p, size_t n)
-{
-	uint16_t crc = 0;
-	for (size_t i = 0; i < n; i++) {
-		crc ^= (uint16_t)(p[i] << 8);
-		for (int b = 0; b < 8; b++)
-			crc = crc & 0x8000 ? (uint16_t)(crc << 1 ^ 0x1021) : (uint16_t)(crc << 1);
-	}
-	return crc;
-}
-
 /* The NKey text of prefix[0..np) and 32 key bytes: upper-case base32 with the checksum
  * (CRC-16/XMODEM, little-endian) after them. out holds ATKV_BASE32_LEN(np + 34) + 1 bytes. */
 static void nkey_text(const uint8_t *prefix, size_t np, const uint8_t key[32], char *out)
@@ -58,7 +48,7 @@ static void nkey_text(const uint8_t *prefix, size_t np, const uint8_t key[32], c
 	uint8_t raw[2 + 32 + 2];
 	memcpy(raw, prefix, np);
 	memcpy(raw + np, key, 32);
-	uint16_t c = crc16(raw, np + 32);
+	uint16_t c = atkv_nkey_crc16(raw, np + 32);
 	raw[np + 32] = (uint8_t)c;
 	raw[np + 33] = (uint8_t)(c >> 8);
 	atkv_base32_encode(raw, np + 34, out);

@@ -22,6 +22,10 @@ bool spawn_running(pid_t pid, int *status);
  * waits for it to listen. Returns its PID with *port set, or -1. */
 pid_t spawn_replay(const char *dir, const char *capture, const char *const extra[], int *port);
 
+/* A free loopback port, bound and released for a child (or a server of the test) to take at
+ * once; 0 when none could be had. */
+int spawn_free_port(void);
+
 void sleep_ms(int ms);
 /* The child's peak resident memory so far (VmHWM), in KiB, or -1. */
 long spawn_peak_rss_kb(pid_t pid);

@@ -136,19 +136,6 @@ static bool make_certs(void)
 	return system(cmd) == 0;
 }
 
-/* A free loopback port (bound and released: the builder binds it right after). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t n = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) && !getsockname(fd, (struct sockaddr *)&a, &n))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* GET http://127.0.0.1:port/path; the whole response into buf. */
 static void http_get(int port, const char *path, char *buf, size_t n)
 {
@@ -203,7 +190,7 @@ int main(void)
 	/* 1. The whole capture; systemd hears READY, STATUS and WATCHDOG. */
 	bool listening = start_replay(NULL, NULL);
 	tap_ok(listening, "replay server listening on port %d", replay_port);
-	int mport = free_port();
+	int mport = spawn_free_port();
 	char metrics_flag[64];
 	snprintf(metrics_flag, sizeof(metrics_flag), "--metrics=127.0.0.1:%d", mport);
 	pid_t b = start_builder(metrics_flag);

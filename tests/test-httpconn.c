@@ -9,8 +9,6 @@
 #include "spawn.h"
 #include "tap.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,13 +108,7 @@ static void tls(void)
 	         "printf 'over tls' > hello.txt) >/dev/null 2>&1",
 	         dir);
 	bool made = system(cmd) == 0;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	int tls_port = ntohs(a.sin_port);
-	close(fd);
+	int tls_port = spawn_free_port();
 	char accept_arg[32], cert[160], key[160], log[160];
 	snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", tls_port);
 	snprintf(cert, sizeof(cert), "%s/srv.pem", dir);

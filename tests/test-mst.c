@@ -266,15 +266,23 @@ static void proof_roots(void)
 	json_decref(all);
 }
 
-static void example_keys(void)
+/* The keys of mst/example_keys.txt into keys (1024 at most), pointing into the returned text. */
+static char *read_example_keys(const char *keys[1024], size_t *n)
 {
 	size_t len;
 	char *text = (char *)tap_read_file(tap_path(FIXTURES "mst/example_keys.txt"), &len);
-	const char *keys[1024];
-	size_t n = 0;
-	for (char *line = strtok(text, "\n"); line && n < 1024; line = strtok(NULL, "\n"))
+	*n = 0;
+	for (char *line = strtok(text, "\n"); line && *n < 1024; line = strtok(NULL, "\n"))
 		if (*line)
-			keys[n++] = line;
+			keys[(*n)++] = line;
+	return text;
+}
+
+static void example_keys(void)
+{
+	const char *keys[1024];
+	size_t n;
+	char *text = read_example_keys(keys, &n);
 	check_tree("example_keys.txt", keys, n, "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454", NULL);
 	const char *none[1];
 	check_tree("an empty tree", none, 0, "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454", NULL);
@@ -303,13 +311,9 @@ static void refused(const char *what, struct tree *t, long skip, int want)
 static void broken(void)
 {
 	static struct blocks b;
-	size_t len;
-	char *text = (char *)tap_read_file(tap_path(FIXTURES "mst/example_keys.txt"), &len);
 	const char *keys[1024];
-	size_t n = 0;
-	for (char *line = strtok(text, "\n"); line && n < 1024; line = strtok(NULL, "\n"))
-		if (*line)
-			keys[n++] = line;
+	size_t n;
+	char *text = read_example_keys(keys, &n);
 	qsort(keys, n, sizeof(*keys), cmp_key);
 	struct tree base = {.keys = keys, .n = n, .b = &b};
 	const char *v = "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454";

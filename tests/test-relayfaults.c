@@ -515,19 +515,6 @@ static void relay_stop(struct relay *r)
 
 /* ---- the builder and what it says ---- */
 
-/* A free loopback port (bound and released: the builder binds it right after). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t n = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
-	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) && !getsockname(fd, (struct sockaddr *)&a, &n))
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* GET http://127.0.0.1:port/metrics; the whole response into buf. */
 static void get_metrics(int port, char *buf, size_t n)
 {
@@ -621,7 +608,7 @@ static void run(struct scenario *sc, const struct expected *e)
 		tap_ok(false, "%s: the hostile relay listens", sc->name);
 		return;
 	}
-	int mport = free_port();
+	int mport = spawn_free_port();
 	pid_t b = start_builder(sc, r.port, mport);
 	bool reached = wait_cursor(b, e->last_seq, 60000);
 	int st = 0;

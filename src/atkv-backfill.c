@@ -1,0 +1,376 @@
+/* atkv-backfill.c — the backfill program: the repositories of a relay or PDS (listRepos), or
+ * the DIDs given, each fetched whole and written into bucket `record` by a pool of workers
+ * (backfill.c), never over what the live builder wrote later. Progress on stderr and in
+ * STATUS=; repositories that fail for a while (429, 5xx, no connection) are tried again. */
+#define _DEFAULT_SOURCE
+#include "backfill.h"
+#include "buckets.h"
+#include "config.h"
+#include "httpconn.h"
+#include "listrepos.h"
+#include "log.h"
+#include "natsconn.h"
+#include "systemd.h"
+
+#include <atkv/error.h>
+#include <atkv/syntax.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROGRAM "atkv-backfill"
+/* A repository that keeps failing in a way worth retrying is given up after this many tries. */
+#define MAX_ATTEMPTS 6
+
+static const struct atkv_option options[] = {
+	ATKV_NATS_CONFIG_OPTIONS,
+	{"source", ATKV_OPT_STRING, NULL, "URL", "relay or PDS whose com.atproto.sync.listRepos lists the repositories (without DID arguments)", 0, 0, NULL, false},
+	{"pds", ATKV_OPT_STRING, NULL, "URL", "fetch every repository from this PDS (default: each DID's own, from its DID document)", 0, 0, NULL, false},
+	{"plc", ATKV_OPT_STRING, "https://plc.directory", "URL", "PLC directory that resolves did:plc", 0, 0, NULL, false},
+	{"concurrency", ATKV_OPT_INT, "4", "N", "repositories fetched at once", 1, 256, NULL, false},
+	{"timeout", ATKV_OPT_INT, "30000", "MS", "each network wait (connect, TLS, bytes)", 100, 600000, NULL, false},
+	{"max-repo-bytes", ATKV_OPT_INT, "1073741824", "BYTES", "largest repository CAR fetched", 65536, INT64_MAX, NULL, false},
+	{"ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for https (default: the system's)", 0, 0, NULL, false},
+	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them (as atkv-builder)", 1, 5, NULL, false},
+	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char summary[] =
+	"Writes every record of the repositories named by DID arguments (\"-\": one DID per line on\n"
+	"standard input), or of all those --source lists, into the KV bucket record, with the keys,\n"
+	"values and headers atkv-builder gives them. A key the builder wrote at the same or a later\n"
+	"revision of the repository is left as it is, so a backfill may run beside the live builder\n"
+	"and never undoes it. Run it again to pick up what failed: what is in place is not rewritten.";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+struct item {
+	char did[ATKV_DID_MAX + 1];
+	int attempts;
+	int64_t not_before_ms;
+};
+
+/* The work shared by the workers: a queue of repositories and the totals. */
+struct work {
+	pthread_mutex_t mu;
+	pthread_cond_t changed;
+	struct item *q;
+	size_t head, count, cap;
+	bool listing_done;
+	int busy;
+	uint64_t repos_done, repos_failed, records, written, kept, skipped, listed;
+	jsCtx *js;
+	struct atkv_backfill_options bo;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int push(struct work *w, const char *did, int attempts, int64_t not_before_ms)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->count == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		struct item *q = malloc(cap * sizeof(*q));
+		if (!q) {
+			pthread_mutex_unlock(&w->mu);
+			return ATKV_E_NOMEM;
+		}
+		for (size_t i = 0; i < w->count; i++)
+			q[i] = w->q[(w->head + i) % w->cap];
+		free(w->q);
+		w->q = q;
+		w->head = 0;
+		w->cap = cap;
+	}
+	struct item *it = &w->q[(w->head + w->count++) % w->cap];
+	snprintf(it->did, sizeof(it->did), "%s", did);
+	it->attempts = attempts;
+	it->not_before_ms = not_before_ms;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* Waits for a repository to do; false once there is none left (or a stop). */
+static bool pop(struct work *w, struct item *out)
+{
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		if (stop_requested)
+			break;
+		if (w->count) {
+			*out = w->q[w->head];
+			w->head = (w->head + 1) % w->cap;
+			w->count--;
+			w->busy++;
+			pthread_mutex_unlock(&w->mu);
+			return true;
+		}
+		if (w->listing_done && !w->busy)
+			break;
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec += 1;
+		pthread_cond_timedwait(&w->changed, &w->mu, &t);
+	}
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->mu);
+	return false;
+}
+
+static void finished(struct work *w, const struct atkv_backfill_result *r, bool ok, bool failed)
+{
+	pthread_mutex_lock(&w->mu);
+	w->busy--;
+	w->records += r->records;
+	w->written += r->written;
+	w->kept += r->kept;
+	w->skipped += r->skipped;
+	w->repos_done += ok;
+	w->repos_failed += failed;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void *worker(void *arg)
+{
+	struct work *w = arg;
+	struct atkv_backfill *b = NULL;
+	char why[1024];
+	if (atkv_backfill_new(w->js, &w->bo, &b, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		stop_requested = 1;
+		return NULL;
+	}
+	struct item it;
+	while (pop(w, &it)) {
+		int64_t wait = it.not_before_ms - now_ms();
+		while (wait > 0 && !stop_requested) {
+			usleep((useconds_t)(wait > 200 ? 200 : wait) * 1000);
+			wait = it.not_before_ms - now_ms();
+		}
+		struct atkv_backfill_result r;
+		int rc = atkv_backfill_repo(b, it.did, &r, why, sizeof(why));
+		bool again = (rc == ATKV_E_TIMEOUT || rc == ATKV_E_NATS) && it.attempts + 1 < MAX_ATTEMPTS;
+		if (rc == 0)
+			atkv_log(ATKV_LOG_DEBUG, "%s: %llu records at rev %s (%llu written, %llu kept)", it.did,
+			         (unsigned long long)r.records, r.rev, (unsigned long long)r.written, (unsigned long long)r.kept);
+		else if (again)
+			atkv_log(ATKV_LOG_INFO, "%s; trying again later", why);
+		else
+			atkv_log(ATKV_LOG_WARNING, "%s; given up on %s", why, it.did);
+		if (again) {
+			/* The server's wait when it named one, else one that doubles: 2 s, 4 s, ... */
+			int64_t backoff = r.retry_after_s >= 0 ? r.retry_after_s * 1000 : 2000LL << it.attempts;
+			push(w, it.did, it.attempts + 1, now_ms() + backoff);
+		}
+		finished(w, &r, rc == 0, rc != 0 && !again);
+	}
+	atkv_backfill_free(b);
+	return NULL;
+}
+
+/* The DIDs of the arguments, or of standard input for "-". */
+static int list_given(struct work *w, const struct atkv_config *c)
+{
+	for (int i = 0; i < atkv_config_positional_count(c); i++) {
+		const char *a = atkv_config_positional(c, i);
+		if (!strcmp(a, "-")) {
+			char line[ATKV_DID_MAX + 2];
+			while (!stop_requested && fgets(line, sizeof(line), stdin)) {
+				line[strcspn(line, "\r\n")] = '\0';
+				if (!*line)
+					continue;
+				if (!atkv_syntax_did(line, strlen(line))) {
+					atkv_log(ATKV_LOG_WARNING, "not a DID, skipped: %.200s", line);
+					continue;
+				}
+				push(w, line, 0, 0);
+				w->listed++;
+			}
+		} else {
+			push(w, a, 0, 0);
+			w->listed++;
+		}
+	}
+	return 0;
+}
+
+/* Every repository --source lists, page by page. */
+static int list_source(struct work *w, const char *source, const char *ca, int timeout_ms)
+{
+	struct atkv_httpc *http = NULL;
+	char why[1024], cursor[256] = "", url[1024];
+	if (atkv_httpc_new(ca, timeout_ms, "atkv-backfill/" PACKAGE_VERSION, &http, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		return 1;
+	}
+	struct atkv_buf body = ATKV_BUF_INIT;
+	struct atkv_http_response resp = {0};
+	int rc = 0;
+	for (int tries = 0; !stop_requested;) {
+		if (atkv_listrepos_url(source, cursor, 1000, url, sizeof(url))) {
+			atkv_log(ATKV_LOG_ERROR, "--source is too long");
+			rc = 2;
+			break;
+		}
+		if (atkv_httpc_get(http, url, "application/json", 64 << 20, &body, &resp, why, sizeof(why)) || resp.status != 200) {
+			if (++tries >= MAX_ATTEMPTS) {
+				atkv_log(ATKV_LOG_ERROR, "cannot list the repositories of %s: %s", source,
+				         resp.status ? "it keeps answering with an error" : why);
+				rc = 1;
+				break;
+			}
+			int64_t wait = resp.retry_after_s >= 0 ? resp.retry_after_s : 2 << tries;
+			atkv_log(ATKV_LOG_WARNING, "listRepos on %s failed (%s); trying again in %lld s", source,
+			         resp.status ? "an HTTP error" : why, (long long)wait);
+			for (int64_t s = 0; s < wait * 10 && !stop_requested; s++)
+				usleep(100000);
+			continue;
+		}
+		tries = 0;
+		struct atkv_listrepos_page page;
+		size_t bad = 0;
+		if (atkv_listrepos_parse(body.data, body.len, &page, &bad, why, sizeof(why))) {
+			atkv_log(ATKV_LOG_ERROR, "%s: %s", url, why);
+			rc = 1;
+			break;
+		}
+		for (size_t i = 0; i < page.count; i++)
+			if (page.repos[i].active) {
+				push(w, page.repos[i].did, 0, 0);
+				w->listed++;
+			}
+		snprintf(cursor, sizeof(cursor), "%s", page.cursor);
+		bool last = !page.count || !cursor[0];
+		atkv_listrepos_page_free(&page);
+		if (last)
+			break;
+	}
+	atkv_buf_free(&body);
+	atkv_http_response_free(&resp);
+	atkv_httpc_free(http);
+	return rc;
+}
+
+static void report(struct work *w, int64_t started_ms, bool final)
+{
+	pthread_mutex_lock(&w->mu);
+	double s = (double)(now_ms() - started_ms) / 1000;
+	uint64_t done = w->repos_done + w->repos_failed;
+	double rate = s > 0 ? (double)w->records / s : 0;
+	char line[320];
+	snprintf(line, sizeof(line),
+	         "%llu/%llu repositories%s, %llu records (%llu written, %llu kept, %llu skipped), %.0f records/s, "
+	         "%llu given up",
+	         (unsigned long long)done, (unsigned long long)w->listed, w->listing_done ? "" : " (listing)",
+	         (unsigned long long)w->records, (unsigned long long)w->written, (unsigned long long)w->kept,
+	         (unsigned long long)w->skipped, rate, (unsigned long long)w->repos_failed);
+	pthread_mutex_unlock(&w->mu);
+	atkv_log(final ? ATKV_LOG_INFO : ATKV_LOG_DEBUG, "%s", line);
+	atkv_systemd_status("%s", line);
+	if (!final && isatty(2))
+		fprintf(stderr, "\r%s ", line);
+}
+
+static bool http_url(const char *u) { return u && (!strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)); }
+
+int main(int argc, char **argv)
+{
+	struct atkv_config *c = NULL;
+	int rc = atkv_config_start(PROGRAM, PROGRAM " [OPTION...] [DID... | -]", summary, options, N_OPTIONS, 1 << 20, argc,
+	                           argv, &c);
+	if (rc >= 0)
+		return rc;
+	atkv_log_init(PROGRAM, (enum atkv_log_level)atkv_log_level_parse(atkv_config_str(c, "log-level")), atkv_journal_send);
+	const char *source = atkv_config_str(c, "source"), *pds = atkv_config_str(c, "pds"), *plc = atkv_config_str(c, "plc");
+	bool given = atkv_config_positional_count(c) > 0;
+	if (given == (source != NULL)) {
+		fprintf(stderr, "%s: give DIDs (or - for standard input) or --source URL, not %s\n", PROGRAM,
+		        given ? "both" : "neither");
+		return 2;
+	}
+	if ((source && !http_url(source)) || (pds && !http_url(pds)) || !http_url(plc)) {
+		fprintf(stderr, "%s: --source, --pds and --plc take http:// or https:// URLs\n", PROGRAM);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	char why[1024];
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	struct atkv_nats_options no = atkv_nats_options_from_config(c, PROGRAM);
+	no.log_events = true;
+	if (atkv_nats_connect(&no, 10000, &nc, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		return 1;
+	}
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.Wait = 10000;
+	struct atkv_bucket_limits limits = {.replicas = (int)atkv_config_int(c, "replicas"), .record_max_bytes = -1};
+	if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK ||
+	    (rc = atkv_buckets_ensure(js, &limits, why, sizeof(why))) != 0) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		return rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
+	}
+	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .js = js};
+	w.bo = (struct atkv_backfill_options){
+		.plc = plc, .pds = pds, .ca_file = atkv_config_str(c, "ca"), .timeout_ms = (int)atkv_config_int(c, "timeout"),
+		.max_car = (size_t)atkv_config_int(c, "max-repo-bytes"), .max_value = (size_t)natsConnection_GetMaxPayload(nc),
+	};
+	int n = (int)atkv_config_int(c, "concurrency");
+	pthread_t *threads = calloc((size_t)n, sizeof(*threads));
+	for (int i = 0; threads && i < n; i++)
+		pthread_create(&threads[i], NULL, worker, &w);
+	atkv_systemd_ready();
+	int64_t started = now_ms();
+	rc = given ? list_given(&w, c) : list_source(&w, source, w.bo.ca_file, w.bo.timeout_ms);
+	pthread_mutex_lock(&w.mu);
+	w.listing_done = true;
+	pthread_cond_broadcast(&w.changed);
+	pthread_mutex_unlock(&w.mu);
+	for (;;) {
+		pthread_mutex_lock(&w.mu);
+		bool over = stop_requested || (!w.count && !w.busy);
+		pthread_mutex_unlock(&w.mu);
+		if (over)
+			break;
+		report(&w, started, false);
+		for (int i = 0; i < 20 && !stop_requested; i++)
+			usleep(100000);
+	}
+	for (int i = 0; threads && i < n; i++)
+		pthread_join(threads[i], NULL);
+	if (isatty(2))
+		fputc('\n', stderr);
+	report(&w, started, true);
+	atkv_systemd_stopping();
+	free(threads);
+	free(w.q);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	atkv_config_free(c);
+	if (stop_requested)
+		return 1;
+	return rc ? rc : w.repos_failed ? 1 : 0;
+}

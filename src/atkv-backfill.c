@@ -10,6 +10,7 @@
 #include "listrepos.h"
 #include "log.h"
 #include "natsconn.h"
+#include "repostate.h"
 #include "systemd.h"
 
 #include <atkv/error.h>
@@ -36,6 +37,7 @@ static const struct atkv_option options[] = {
 	{"timeout", ATKV_OPT_INT, "30000", "MS", "each network wait (connect, TLS, bytes)", 100, 600000, NULL, false},
 	{"max-repo-bytes", ATKV_OPT_INT, "1073741824", "BYTES", "largest repository CAR fetched", 65536, INT64_MAX, NULL, false},
 	{"ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for https (default: the system's)", 0, 0, NULL, false},
+	{"force", ATKV_OPT_BOOL, "false", "", "fetch even the repositories already backfilled at the revision listed", 0, 0, NULL, true},
 	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them (as atkv-builder)", 1, 5, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
 };
@@ -46,7 +48,8 @@ static const char summary[] =
 	"standard input), or of all those --source lists, into the KV bucket record, with the keys,\n"
 	"values and headers atkv-builder gives them. A key the builder wrote at the same or a later\n"
 	"revision of the repository is left as it is, so a backfill may run beside the live builder\n"
-	"and never undoes it. Run it again to pick up what failed: what is in place is not rewritten.";
+	"and never undoes it. What was done is kept in the bucket backfill: run again (or restarted),\n"
+	"it fetches only the repositories not done yet or listed at a later revision (--force: all).";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -58,6 +61,7 @@ static void on_signal(int sig)
 
 struct item {
 	char did[ATKV_DID_MAX + 1];
+	char rev[ATKV_TID_LEN + 1];   /* as the source listed it, or "" */
 	int attempts;
 	int64_t not_before_ms;
 };
@@ -70,8 +74,10 @@ struct work {
 	size_t head, count, cap;
 	bool listing_done;
 	int busy;
-	uint64_t repos_done, repos_failed, records, written, kept, skipped, listed;
+	uint64_t repos_done, repos_failed, repos_current, records, written, kept, skipped, listed;
 	jsCtx *js;
+	kvStore *state;
+	bool force;
 	struct atkv_backfill_options bo;
 };
 
@@ -82,7 +88,7 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static int push(struct work *w, const char *did, int attempts, int64_t not_before_ms)
+static int push(struct work *w, const char *did, const char *rev, int attempts, int64_t not_before_ms)
 {
 	pthread_mutex_lock(&w->mu);
 	if (w->count == w->cap) {
@@ -101,6 +107,7 @@ static int push(struct work *w, const char *did, int attempts, int64_t not_befor
 	}
 	struct item *it = &w->q[(w->head + w->count++) % w->cap];
 	snprintf(it->did, sizeof(it->did), "%s", did);
+	snprintf(it->rev, sizeof(it->rev), "%s", rev ? rev : "");
 	it->attempts = attempts;
 	it->not_before_ms = not_before_ms;
 	pthread_cond_broadcast(&w->changed);
@@ -135,9 +142,10 @@ static bool pop(struct work *w, struct item *out)
 	return false;
 }
 
-static void finished(struct work *w, const struct atkv_backfill_result *r, bool ok, bool failed)
+static void finished(struct work *w, const struct atkv_backfill_result *r, bool ok, bool failed, bool current)
 {
 	pthread_mutex_lock(&w->mu);
+	w->repos_current += current;
 	w->busy--;
 	w->records += r->records;
 	w->written += r->written;
@@ -166,8 +174,16 @@ static void *worker(void *arg)
 			usleep((useconds_t)(wait > 200 ? 200 : wait) * 1000);
 			wait = it.not_before_ms - now_ms();
 		}
-		struct atkv_backfill_result r;
+		struct atkv_backfill_result r = {.retry_after_s = -1};
+		char done_rev[ATKV_TID_LEN + 1];
+		if (!w->force && atkv_repostate_rev(w->state, it.did, done_rev) == 0 &&
+		    !atkv_repostate_needed(done_rev, it.rev)) {
+			finished(w, &r, true, false, true);
+			continue;
+		}
 		int rc = atkv_backfill_repo(b, it.did, &r, why, sizeof(why));
+		if (rc == 0 && atkv_repostate_done(w->state, it.did, r.rev, r.records))
+			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its state could not be saved in NATS", it.did);
 		bool again = (rc == ATKV_E_TIMEOUT || rc == ATKV_E_NATS) && it.attempts + 1 < MAX_ATTEMPTS;
 		if (rc == 0)
 			atkv_log(ATKV_LOG_DEBUG, "%s: %llu records at rev %s (%llu written, %llu kept)", it.did,
@@ -179,9 +195,9 @@ static void *worker(void *arg)
 		if (again) {
 			/* The server's wait when it named one, else one that doubles: 2 s, 4 s, ... */
 			int64_t backoff = r.retry_after_s >= 0 ? r.retry_after_s * 1000 : 2000LL << it.attempts;
-			push(w, it.did, it.attempts + 1, now_ms() + backoff);
+			push(w, it.did, it.rev, it.attempts + 1, now_ms() + backoff);
 		}
-		finished(w, &r, rc == 0, rc != 0 && !again);
+		finished(w, &r, rc == 0, rc != 0 && !again, false);
 	}
 	atkv_backfill_free(b);
 	return NULL;
@@ -202,11 +218,11 @@ static int list_given(struct work *w, const struct atkv_config *c)
 					atkv_log(ATKV_LOG_WARNING, "not a DID, skipped: %.200s", line);
 					continue;
 				}
-				push(w, line, 0, 0);
+				push(w, line, NULL, 0, 0);
 				w->listed++;
 			}
 		} else {
-			push(w, a, 0, 0);
+			push(w, a, NULL, 0, 0);
 			w->listed++;
 		}
 	}
@@ -255,7 +271,7 @@ static int list_source(struct work *w, const char *source, const char *ca, int t
 		}
 		for (size_t i = 0; i < page.count; i++)
 			if (page.repos[i].active) {
-				push(w, page.repos[i].did, 0, 0);
+				push(w, page.repos[i].did, page.repos[i].rev, 0, 0);
 				w->listed++;
 			}
 		snprintf(cursor, sizeof(cursor), "%s", page.cursor);
@@ -278,9 +294,10 @@ static void report(struct work *w, int64_t started_ms, bool final)
 	double rate = s > 0 ? (double)w->records / s : 0;
 	char line[320];
 	snprintf(line, sizeof(line),
-	         "%llu/%llu repositories%s, %llu records (%llu written, %llu kept, %llu skipped), %.0f records/s, "
-	         "%llu given up",
+	         "%llu/%llu repositories%s (%llu already current), %llu records (%llu written, %llu kept, %llu skipped), "
+	         "%.0f records/s, %llu given up",
 	         (unsigned long long)done, (unsigned long long)w->listed, w->listing_done ? "" : " (listing)",
+	         (unsigned long long)w->repos_current,
 	         (unsigned long long)w->records, (unsigned long long)w->written, (unsigned long long)w->kept,
 	         (unsigned long long)w->skipped, rate, (unsigned long long)w->repos_failed);
 	pthread_mutex_unlock(&w->mu);
@@ -333,7 +350,12 @@ int main(int argc, char **argv)
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 		return rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
 	}
-	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .js = js};
+	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .js = js,
+	                 .force = atkv_config_bool(c, "force")};
+	if (atkv_repostate_open(js, (int)atkv_config_int(c, "replicas"), &w.state, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		return 1;
+	}
 	w.bo = (struct atkv_backfill_options){
 		.plc = plc, .pds = pds, .ca_file = atkv_config_str(c, "ca"), .timeout_ms = (int)atkv_config_int(c, "timeout"),
 		.max_car = (size_t)atkv_config_int(c, "max-repo-bytes"), .max_value = (size_t)natsConnection_GetMaxPayload(nc),
@@ -367,6 +389,7 @@ int main(int argc, char **argv)
 	atkv_systemd_stopping();
 	free(threads);
 	free(w.q);
+	kvStore_Destroy(w.state);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	atkv_config_free(c);

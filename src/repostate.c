@@ -1,0 +1,83 @@
+/* repostate.c — the backfill's per-repository state in NATS (see repostate.h). */
+#define _DEFAULT_SOURCE
+#include "repostate.h"
+
+#include <atkv/recordkey.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int atkv_repostate_open(jsCtx *js, int replicas, kvStore **kv, char *why, size_t why_n)
+{
+	if (js_KeyValue(kv, js, ATKV_BUCKET_BACKFILL) == NATS_OK)
+		return 0;
+	kvConfig c;
+	kvConfig_Init(&c);
+	c.Bucket = ATKV_BUCKET_BACKFILL;
+	c.History = 1;
+	c.Replicas = replicas;
+	natsStatus s = js_CreateKeyValue(kv, js, &c);
+	if (s == NATS_OK)
+		return 0;
+	snprintf(why, why_n, "cannot create bucket %s: %s", ATKV_BUCKET_BACKFILL, natsStatus_GetText(s));
+	return -1;
+}
+
+static int key_of(const char *did, char *key, size_t n)
+{
+	if (n < 6)
+		return -1;
+	memcpy(key, "repo.", 5);
+	return atkv_key_escape(did, strlen(did), key + 5, n - 5) < 0 ? -1 : 0;
+}
+
+int atkv_repostate_rev(kvStore *kv, const char *did, char rev[ATKV_TID_LEN + 1])
+{
+	char key[3 * ATKV_DID_MAX + 8];
+	kvEntry *e = NULL;
+	rev[0] = '\0';
+	if (key_of(did, key, sizeof(key)))
+		return 0;
+	natsStatus s = kvStore_Get(&e, kv, key);
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK)
+		return -1;
+	json_error_t jerr;
+	json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &jerr);
+	const char *r = json_string_value(json_object_get(v, "rev"));
+	if (r && atkv_syntax_tid(r, strlen(r)))
+		memcpy(rev, r, ATKV_TID_LEN + 1);
+	json_decref(v);
+	kvEntry_Destroy(e);
+	return 0;
+}
+
+int atkv_repostate_done(kvStore *kv, const char *did, const char *rev, uint64_t records)
+{
+	char key[3 * ATKV_DID_MAX + 8], when[32];
+	if (key_of(did, key, sizeof(key)))
+		return -1;
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "rev", rev, "records", (json_int_t)records, "status", "done", "time", when);
+	char *text = json_dumps(v, JSON_COMPACT);
+	uint64_t seq;
+	natsStatus s = text ? kvStore_PutString(&seq, kv, key, text) : NATS_NO_MEMORY;
+	free(text);
+	json_decref(v);
+	return s == NATS_OK ? 0 : -1;
+}
+
+bool atkv_repostate_needed(const char *done_rev, const char *listed_rev)
+{
+	if (!done_rev[0])
+		return true;
+	/* Without a listed revision there is no telling whether it changed: done is done (the
+	 * firehose carries what came after). TIDs sort as strings. */
+	return listed_rev[0] && strcmp(done_rev, listed_rev) < 0;
+}

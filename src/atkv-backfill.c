@@ -371,15 +371,27 @@ int main(int argc, char **argv)
 	w.listing_done = true;
 	pthread_cond_broadcast(&w.changed);
 	pthread_mutex_unlock(&w.mu);
-	for (;;) {
+	/* Progress every 2 s until the queue is empty and no worker busy (each change wakes us). */
+	for (int64_t next_report = now_ms() + 2000;;) {
 		pthread_mutex_lock(&w.mu);
 		bool over = stop_requested || (!w.count && !w.busy);
+		if (!over) {
+			struct timespec t;
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += 200 * 1000000L;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w.changed, &w.mu, &t);
+		}
 		pthread_mutex_unlock(&w.mu);
 		if (over)
 			break;
-		report(&w, started, false);
-		for (int i = 0; i < 20 && !stop_requested; i++)
-			usleep(100000);
+		if (now_ms() >= next_report) {
+			report(&w, started, false);
+			next_report = now_ms() + 2000;
+		}
 	}
 	for (int i = 0; threads && i < n; i++)
 		pthread_join(threads[i], NULL);

@@ -34,7 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-pds.XXXXXX") || {
 	echo "1..1"
 	exit 0
 }
-nats_pid='' node_pid='' builder_pid='' indexer_pid=''
+nats_pid='' node_pid='' builder_pid='' indexer_pid='' nats2_pid=''
 
 # wait_gone PID SECONDS: true once PID has exited
 wait_gone() {
@@ -64,6 +64,8 @@ cleanup() {
 	node_pid=
 	stop "$nats_pid"
 	nats_pid=
+	stop "$nats2_pid"
+	nats2_pid=
 	rm -rf "$tmp"
 }
 finish() {
@@ -186,7 +188,9 @@ expect_line() { # expect_line SECONDS KEY DESCRIPTION
 line=
 expect_line 300 ready "reference PDS started" || finish
 pds_url=$(json_field pds)
-echo "# PDS firehose at $pds_url"
+pds_http=$(json_field http)
+plc_url=$(json_field plc)
+echo "# PDS firehose at $pds_url, PLC at $plc_url"
 
 # ---- the builder, before any activity ----
 (
@@ -261,6 +265,39 @@ if expect_line 120 likes "the reference wrote each account's likes"; then
 fi
 stop "$indexer_pid"
 indexer_pid=
+
+# ---- atkv-backfill into a second, empty store: the same records, found through listRepos,
+# the PLC directory and getRepo; run again, it fetches nothing ----
+if [ -x src/atkv-backfill ]; then
+	mkdir "$tmp/store2"
+	n1_pid=$nats_pid n1_url=$nats_url
+	nats_start "$tmp/store2" "$tmp/nats2.log" -js -sd "$tmp/store2"
+	nats2_pid=$nats_pid nats2_url=$nats_url
+	nats_pid=$n1_pid nats_url=$n1_url
+	if [ -n "$nats2_url" ]; then
+		backfill() {
+			(
+				for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
+					unset "$v"
+				done
+				exec src/atkv-backfill --nats "$nats2_url" --source "$pds_http" --plc "$plc_url" --config /dev/null
+			) >"$tmp/backfill$1.log" 2>&1
+		}
+		backfill 1
+		rc=$?
+		check "atkv-backfill --source the PDS: exit 0 (status $rc)" [ "$rc" = 0 ]
+		grep -q "3/3 repositories (0 already current)" "$tmp/backfill1.log" || diag_file "$tmp/backfill1.log" 10
+		echo "backfilled $nats2_url" >&3
+		expect_line 300 checked "the backfilled store compared with the PDS"
+		backfill 2
+		check "run again: the 3 repositories already current, nothing fetched" \
+			grep -q "3/3 repositories (3 already current), 0 records" "$tmp/backfill2.log"
+	else
+		notok "a second nats-server for the backfill"
+	fi
+	stop "$nats2_pid"
+	nats2_pid=
+fi
 
 # ---- stop the builder: SIGTERM, clean exit ----
 if kill -0 "$builder_pid" 2>/dev/null; then

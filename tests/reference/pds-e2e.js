@@ -5,13 +5,17 @@
 // Usage: node pds-e2e.js NATS_URL
 //
 // Protocol on stdout (one line each; everything else goes to stderr):
-//   {"pds": "ws://localhost:PORT", "ready": true}    network up
+//   {"pds": "ws://localhost:PORT", "http", "plc", "ready": true}    network up
 //   <- "go"       from stdin: the builder is started; drive the activity
 //   {"done": true, "lastSeq": N, "failures": [...]}  activity finished
 //   <- "check"    from stdin: wait for the builder's cursor (up to 30 s),
 //                 then compare every record of the PDS with bucket `record`
 //   ok N - ... / not ok N - ... / # ...             TAP lines (no plan)
 //   {"checked": true}
+//   <- "likes"    write each account's expected likes into $ATKV_LIKES_DIR
+//   {"likes": N}
+//   <- "backfilled NATS_URL"   compare the PDS with the store atkv-backfill
+//                 filled at NATS_URL (no cursor there): TAP lines, {"checked": true}
 //   <- "stop" (or end of stdin)   close the network and exit 0
 // A fatal error prints {"error": "..."} and exits 1. Everything runs on
 // loopback. TMPDIR should point at a private directory (the PDS keeps its
@@ -56,6 +60,16 @@ async function waitLine(want) {
   for (;;) {
     while (lines.length) if (lines.shift() === want) return true
     if (stdinEnded) return false
+    await new Promise((r) => (lineWaiter = r))
+    lineWaiter = null
+  }
+}
+
+// The next line, or null at the end of stdin.
+async function nextLine() {
+  for (;;) {
+    if (lines.length) return lines.shift()
+    if (stdinEnded) return null
     await new Promise((r) => (lineWaiter = r))
     lineWaiter = null
   }
@@ -315,30 +329,33 @@ let tapCount = 0
 const tap = (ok, desc) => out(`${ok ? 'ok' : 'not ok'} ${++tapCount} - ${desc}`)
 const diag = (msg) => out(`# ${String(msg).replace(/\n/g, '\n# ')}`)
 
-async function check(pdsUrl, lastSeq, activity) {
+// lastSeq null: a store filled by atkv-backfill, which keeps no cursor.
+async function check(pdsUrl, lastSeq, activity, natsUrl = NATS_URL) {
 
   tap(activity.failures.length === 0, 'activity: every step succeeded')
   for (const f of activity.failures) diag(f)
 
-  const nc = await connect({ servers: NATS_URL, timeout: 5000, maxReconnectAttempts: 3 })
+  const nc = await connect({ servers: natsUrl, timeout: 5000, maxReconnectAttempts: 3 })
   try {
     const js = nc.jetstream()
 
     // the cursor reaches the PDS's last seq
     let cursor = null
-    const deadline = Date.now() + CURSOR_WAIT_MS
-    for (;;) {
-      try {
-        const kvc = await js.views.kv('cursor', { bindOnly: true })
-        const e = await kvc.get('firehose')
-        if (e && e.operation === 'PUT') cursor = Number(decoder.decode(e.value))
-      } catch (err) {
-        if (Date.now() >= deadline) diag(`cursor: ${err.message}`)
+    if (lastSeq !== null) {
+      const deadline = Date.now() + CURSOR_WAIT_MS
+      for (;;) {
+        try {
+          const kvc = await js.views.kv('cursor', { bindOnly: true })
+          const e = await kvc.get('firehose')
+          if (e && e.operation === 'PUT') cursor = Number(decoder.decode(e.value))
+        } catch (err) {
+          if (Date.now() >= deadline) diag(`cursor: ${err.message}`)
+        }
+        if ((cursor !== null && cursor >= lastSeq) || Date.now() >= deadline) break
+        await sleep(200)
       }
-      if ((cursor !== null && cursor >= lastSeq) || Date.now() >= deadline) break
-      await sleep(200)
+      tap(cursor !== null && cursor >= lastSeq, `cursor firehose (${cursor}) >= PDS last seq (${lastSeq})`)
     }
-    tap(cursor !== null && cursor >= lastSeq, `cursor firehose (${cursor}) >= PDS last seq (${lastSeq})`)
 
     const kv = await js.views.kv('record', { bindOnly: true })
 
@@ -470,7 +487,7 @@ async function main() {
     const port = network.pds.port
     const pdsUrl = network.pds.url
     log('PDS at', pdsUrl)
-    out(JSON.stringify({ pds: `ws://localhost:${port}`, ready: true }))
+    out(JSON.stringify({ pds: `ws://localhost:${port}`, http: pdsUrl, plc: network.plc.url, ready: true }))
 
     if (!(await waitLine('go'))) return
     // the builder's subscription is registered with the sequencer: from
@@ -500,7 +517,19 @@ async function main() {
       tap(false, `likes aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
     }
     out(JSON.stringify({ likes: accounts }))
-    await waitLine('stop')
+
+    // "backfilled NATS_URL": the store atkv-backfill filled there, compared the same way
+    for (;;) {
+      const l = await nextLine()
+      if (l === null || l === 'stop') break
+      if (!l.startsWith('backfilled ')) continue
+      try {
+        await check(pdsUrl, null, activity, l.slice('backfilled '.length))
+      } catch (err) {
+        tap(false, `backfill check aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
+      }
+      out(JSON.stringify({ checked: true }))
+    }
   } finally {
     await close()
   }

@@ -75,7 +75,7 @@ struct work {
 	bool listing_done;
 	int busy;
 	uint64_t repos_done, repos_failed, repos_current, records, written, kept, skipped, listed;
-	jsCtx *js;
+	natsConnection *nc;
 	kvStore *state;
 	bool force;
 	struct atkv_backfill_options bo;
@@ -162,7 +162,7 @@ static void *worker(void *arg)
 	struct work *w = arg;
 	struct atkv_backfill *b = NULL;
 	char why[1024];
-	if (atkv_backfill_new(w->js, &w->bo, &b, why, sizeof(why))) {
+	if (atkv_backfill_new(w->nc, &w->bo, &b, why, sizeof(why))) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 		stop_requested = 1;
 		return NULL;
@@ -350,7 +350,7 @@ int main(int argc, char **argv)
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 		return rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
 	}
-	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .js = js,
+	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .nc = nc,
 	                 .force = atkv_config_bool(c, "force")};
 	if (atkv_repostate_open(js, (int)atkv_config_int(c, "replicas"), &w.state, why, sizeof(why))) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);

@@ -15,8 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+/* Puts of one worker unacknowledged at once: enough to keep JetStream busy across a round trip
+ * (they hold copies of at most one repository's records, so --max-repo-bytes bounds them). */
+#define MAX_PENDING 4096
+
 struct atkv_backfill {
-	jsCtx *js;
+	struct atkv_repowriter *writer;
 	struct atkv_backfill_options o;
 	struct atkv_httpc *http;
 	struct atkv_repo *repo;
@@ -36,7 +40,7 @@ struct job {
 	size_t why_n;
 };
 
-int atkv_backfill_new(jsCtx *js, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
+int atkv_backfill_new(natsConnection *nc, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
                       size_t why_n)
 {
 	struct atkv_backfill *b = calloc(1, sizeof(*b));
@@ -44,9 +48,9 @@ int atkv_backfill_new(jsCtx *js, const struct atkv_backfill_options *o, struct a
 		snprintf(why, why_n, "out of memory");
 		return -1;
 	}
-	b->js = js;
 	b->o = *o;
-	if (atkv_httpc_new(o->ca_file, o->timeout_ms, "atkv-backfill/" PACKAGE_VERSION, &b->http, why, why_n) ||
+	if (atkv_repowriter_new(nc, MAX_PENDING, o->timeout_ms, &b->writer, why, why_n) ||
+	    atkv_httpc_new(o->ca_file, o->timeout_ms, "atkv-backfill/" PACKAGE_VERSION, &b->http, why, why_n) ||
 	    !(b->repo = atkv_repo_new())) {
 		if (b->http && !b->repo)
 			snprintf(why, why_n, "out of memory");
@@ -62,6 +66,7 @@ void atkv_backfill_free(struct atkv_backfill *b)
 {
 	if (!b)
 		return;
+	atkv_repowriter_free(b->writer);
 	atkv_httpc_free(b->http);
 	atkv_repo_free(b->repo);
 	atkv_buf_free(&b->body);
@@ -122,14 +127,10 @@ static int on_record(void *arg, const struct atkv_repo_record *r)
 	struct atkv_record_meta meta = {.seq = -1, .cid = cid, .cid_n = atkv_cid_format(r->cid, cid),
 	                                .rev = j->commit->rev, .rev_n = strlen(j->commit->rev),
 	                                .time = j->time, .time_n = strlen(j->time)};
-	int rc = atkv_repo_put(j->b->js, key, r->json, r->json_n, &meta, j->why, j->why_n);
-	if (rc == ATKV_REPOWRITE_KEPT)
-		j->res->kept++;
-	else if (rc > 0)
-		j->res->written++;
-	else if (rc == ATKV_E_TOO_LARGE)
+	int rc = atkv_repowriter_put(j->b->writer, key, r->json, r->json_n, &meta, j->why, j->why_n);
+	if (rc == ATKV_E_TOO_LARGE)
 		j->res->skipped++;
-	else
+	else if (rc)
 		return j->error = rc; /* NATS failed: stop, the repository is done again later */
 	return 0;
 }
@@ -154,8 +155,18 @@ int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_bac
 	struct atkv_err err = {0};
 	rc = atkv_repo_read(b->repo, (const uint8_t *)b->body.data, b->body.len, did, strlen(did), &commit, on_record, &j,
 	                    &err);
+	/* Wait for the puts sent even when the walk stopped: they would land in the next repository. */
+	struct atkv_repowrite_counts counts = {0};
+	char fwhy[256];
+	int frc = atkv_repowriter_finish(b->writer, &counts, fwhy, sizeof(fwhy));
+	res->written = counts.written;
+	res->kept = counts.kept;
 	if (j.error)
 		return j.error;
+	if (frc) {
+		snprintf(why, why_n, "%s: %s", did, fwhy);
+		return frc == ATKV_E_TIMEOUT ? ATKV_E_TIMEOUT : ATKV_E_NATS;
+	}
 	if (rc) {
 		char e[160];
 		snprintf(why, why_n, "%s: the repository from %s is broken: %s", did, pds, atkv_err_format(&err, e, sizeof(e)));

@@ -32,7 +32,7 @@ struct atkv_backfill_result {
 };
 
 /* Returns 0, or -1 with why. */
-int atkv_backfill_new(jsCtx *js, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
+int atkv_backfill_new(natsConnection *nc, const struct atkv_backfill_options *o, struct atkv_backfill **out, char *why,
                       size_t why_n);
 void atkv_backfill_free(struct atkv_backfill *b);
 

@@ -128,7 +128,7 @@ int main(void)
 	snprintf(plc, sizeof(plc), "http://127.0.0.1:%d", port);
 	struct atkv_backfill_options o = {.plc = plc, .timeout_ms = 5000, .max_car = 64 << 20, .max_value = 1 << 20};
 	struct atkv_backfill *b = NULL;
-	tap_ok(srv && atkv_backfill_new(js, &o, &b, why, sizeof(why)) == 0, "a backfill context, a PLC and PDS on port %d", port);
+	tap_ok(srv && atkv_backfill_new(nc, &o, &b, why, sizeof(why)) == 0, "a backfill context, a PLC and PDS on port %d", port);
 
 	struct atkv_backfill_result res;
 	size_t i;

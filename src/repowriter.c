@@ -51,8 +51,10 @@ static int publish_if(jsCtx *js, natsMsg *m, uint64_t last, char *why, size_t wh
 	return nats_why(s, why, why_n);
 }
 
-int atkv_repo_put(jsCtx *js, const char *key, const char *json, size_t n, const struct atkv_record_meta *meta,
-                  char *why, size_t why_n)
+/* The put, in as many rounds as writers racing on the key take. taken: the key is known to
+ * hold something, so the first round looks before it writes. */
+static int put(jsCtx *js, const char *key, const char *json, size_t n, const struct atkv_record_meta *meta, bool taken,
+               char *why, size_t why_n)
 {
 	if (!meta || !meta->rev || !meta->rev_n) {
 		snprintf(why, why_n, "a backfilled record needs its commit's rev");
@@ -62,16 +64,18 @@ int atkv_repo_put(jsCtx *js, const char *key, const char *json, size_t n, const 
 	snprintf(subject, sizeof(subject), "$KV." ATKV_BUCKET_RECORD ".%s", key);
 	uint64_t last = 0;
 	for (int race = 0; race < MAX_RACES; race++) {
-		natsMsg *m = NULL;
-		int rc = atkv_record_msg(&m, ATKV_BUCKET_RECORD, key, json, n, false, meta, NULL);
-		if (rc) {
-			snprintf(why, why_n, "%s", atkv_strerror(rc));
-			return rc;
+		if (race || !taken) {
+			natsMsg *m = NULL;
+			int rc = atkv_record_msg(&m, ATKV_BUCKET_RECORD, key, json, n, false, meta, NULL);
+			if (rc) {
+				snprintf(why, why_n, "%s", atkv_strerror(rc));
+				return rc;
+			}
+			rc = publish_if(js, m, last, why, why_n);
+			natsMsg_Destroy(m);
+			if (rc <= 0)
+				return rc < 0 ? rc : last ? ATKV_REPOWRITE_OVER : ATKV_REPOWRITE_NEW;
 		}
-		rc = publish_if(js, m, last, why, why_n);
-		natsMsg_Destroy(m);
-		if (rc <= 0)
-			return rc < 0 ? rc : last ? ATKV_REPOWRITE_OVER : ATKV_REPOWRITE_NEW;
 		/* Something is there: look at it, and write over it only if it is older. */
 		natsMsg *held = NULL;
 		jsErrCode jerr = 0;
@@ -90,6 +94,12 @@ int atkv_repo_put(jsCtx *js, const char *key, const char *json, size_t n, const 
 	}
 	snprintf(why, why_n, "%s changed %d times while being backfilled", key, MAX_RACES);
 	return ATKV_E_NATS;
+}
+
+int atkv_repo_put(jsCtx *js, const char *key, const char *json, size_t n, const struct atkv_record_meta *meta,
+                  char *why, size_t why_n)
+{
+	return put(js, key, json, n, meta, false, why, why_n);
 }
 
 struct atkv_repowriter {
@@ -211,7 +221,7 @@ int atkv_repowriter_put(struct atkv_repowriter *w, const char *key, const char *
 	return s == NATS_OK ? 0 : nats_why(s, why, why_n);
 }
 
-/* The put m found its key taken: decided again, one at a time, by atkv_repo_put. */
+/* The put m found its key taken: decided again, on its own. */
 static int settle(struct atkv_repowriter *w, natsMsg *m, struct atkv_repowrite_counts *counts, char *why,
                   size_t why_n)
 {
@@ -222,7 +232,7 @@ static int settle(struct atkv_repowriter *w, natsMsg *m, struct atkv_repowrite_c
 	natsMsgHeader_Get(m, "Atkv-Time", &time);
 	struct atkv_record_meta meta = {.seq = -1, .cid = cid, .cid_n = cid ? strlen(cid) : 0, .rev = rev,
 	                                .rev_n = rev ? strlen(rev) : 0, .time = time, .time_n = time ? strlen(time) : 0};
-	int rc = atkv_repo_put(w->js, key, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &meta, why, why_n);
+	int rc = put(w->js, key, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &meta, true, why, why_n);
 	if (rc == ATKV_REPOWRITE_KEPT)
 		counts->kept++;
 	else if (rc > 0)

@@ -1,5 +1,5 @@
-/* httpserver.c — the tests' HTTP server thread (see httpserver.h). One connection at a time is
- * plenty for the clients under test, which are single-threaded. */
+/* httpserver.c — the tests' HTTP server threads (see httpserver.h). Each serves one connection
+ * at a time, all accepting on the same socket. */
 #define _DEFAULT_SOURCE
 #include "httpserver.h"
 
@@ -14,17 +14,20 @@
 
 struct httpserver {
 	int fd;
-	pthread_t thread;
+	pthread_t threads[HTTPSERVER_MAX_THREADS];
+	int n_threads;
 	httpserver_handler handler;
 	void *arg;
-	volatile int connections;
+	int connections;
 };
 
 bool httpserver_reply(int fd, int status, const char *headers, const void *body, size_t n)
 {
 	char head[1024];
 	int hn = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n", status, headers, n);
-	return send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn && (!n || send(fd, body, n, MSG_NOSIGNAL) == (ssize_t)n);
+	/* MSG_MORE: head and body leave together, not the body a delayed ACK later (Nagle). */
+	return send(fd, head, (size_t)hn, MSG_NOSIGNAL | (n ? MSG_MORE : 0)) == hn &&
+	       (!n || send(fd, body, n, MSG_NOSIGNAL) == (ssize_t)n);
 }
 
 static void *serve(void *arg)
@@ -34,7 +37,7 @@ static void *serve(void *arg)
 		int fd = accept(s->fd, NULL, NULL);
 		if (fd < 0)
 			return NULL;
-		s->connections++;
+		__atomic_add_fetch(&s->connections, 1, __ATOMIC_RELAXED);
 		char in[8192];
 		size_t have = 0;
 		for (bool open = true; open;) {
@@ -59,22 +62,29 @@ static void *serve(void *arg)
 
 struct httpserver *httpserver_start(httpserver_handler handler, void *arg, int *port)
 {
+	return httpserver_start_threads(handler, arg, port, 1);
+}
+
+struct httpserver *httpserver_start_threads(httpserver_handler handler, void *arg, int *port, int threads)
+{
+	if (threads < 1 || threads > HTTPSERVER_MAX_THREADS)
+		return NULL;
 	struct httpserver *s = calloc(1, sizeof(*s));
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(a);
 	if (!s || (s->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(s->fd, 16) || getsockname(s->fd, (struct sockaddr *)&a, &len)) {
+	    listen(s->fd, 64) || getsockname(s->fd, (struct sockaddr *)&a, &len)) {
 		free(s);
 		return NULL;
 	}
 	*port = ntohs(a.sin_port);
 	s->handler = handler;
 	s->arg = arg;
-	if (pthread_create(&s->thread, NULL, serve, s)) {
-		close(s->fd);
-		free(s);
-		return NULL;
-	}
+	for (; s->n_threads < threads; s->n_threads++)
+		if (pthread_create(&s->threads[s->n_threads], NULL, serve, s)) {
+			httpserver_stop(s);
+			return NULL;
+		}
 	return s;
 }
 
@@ -84,8 +94,9 @@ void httpserver_stop(struct httpserver *s)
 		return;
 	shutdown(s->fd, SHUT_RDWR);
 	close(s->fd);
-	pthread_join(s->thread, NULL);
+	for (int i = 0; i < s->n_threads; i++)
+		pthread_join(s->threads[i], NULL);
 	free(s);
 }
 
-int httpserver_connections(const struct httpserver *s) { return s->connections; }
+int httpserver_connections(const struct httpserver *s) { return __atomic_load_n(&s->connections, __ATOMIC_RELAXED); }

@@ -1,6 +1,7 @@
 /* httpserver.h — a small HTTP/1.1 server in a thread of a test, on a free loopback port: each
  * request's line is handed to the test's handler, which writes the whole response; the
- * connection stays open for the next request unless the handler says to close it. */
+ * connection stays open for the next request unless the handler says to close it. One
+ * connection is served at a time unless more threads are asked for. */
 #ifndef ATKV_TESTS_HTTPSERVER_H
 #define ATKV_TESTS_HTTPSERVER_H
 
@@ -14,6 +15,9 @@ struct httpserver;
 
 /* Starts the server; *port gets its port. NULL when it cannot listen. */
 struct httpserver *httpserver_start(httpserver_handler handler, void *arg, int *port);
+/* The same with `threads` connections served at once (the handler must then be thread-safe). */
+#define HTTPSERVER_MAX_THREADS 64
+struct httpserver *httpserver_start_threads(httpserver_handler handler, void *arg, int *port, int threads);
 /* Stops it: no more connections, the thread joined. */
 void httpserver_stop(struct httpserver *s);
 /* Connections accepted so far. */

@@ -1,8 +1,9 @@
 /* spawn.c — fork/exec/stop helpers for the integration tests (see spawn.h). */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include "spawn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,9 +26,21 @@ pid_t spawn(char *const argv[], char *const env_extra[], const char *log)
 {
 	fflush(stdout);
 	pid_t parent = getpid();
+	/* Closed by the exec: returning only then keeps the figures read from /proc (peak RSS)
+	 * the program's, not those of the copy of the test that fork made. */
+	int execed[2];
+	if (pipe2(execed, O_CLOEXEC))
+		return -1;
 	pid_t pid = fork();
-	if (pid != 0)
+	if (pid != 0) {
+		close(execed[1]);
+		char c;
+		while (pid > 0 && read(execed[0], &c, 1) < 0 && errno == EINTR)
+			;
+		close(execed[0]);
 		return pid;
+	}
+	close(execed[0]);
 	/* Should the test die (a crash, a bail out), what it started goes with it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)

@@ -5,6 +5,7 @@
  * broken one rule at a time must be refused with ATKV_E_MST (or the CAR's own error). */
 #include "cbuild.h"
 #include "mst.h"
+#include "repobuild.h"
 #include "sha256.h"
 #include "tap.h"
 
@@ -17,122 +18,7 @@
 
 static struct atkv_sha256 *h;
 
-/* ---- a tree built from sorted keys ---- */
-
-struct blocks {
-	struct atkv_buf data[4096];
-	uint8_t cid[4096][ATKV_CID_SHA256_BYTES];
-	size_t n;
-};
-
-struct tree {
-	const char **keys;     /* sorted, unique */
-	size_t n;
-	uint8_t value[ATKV_CID_MAX_BYTES];
-	size_t value_n;
-	struct blocks *b;
-	/* What to break, for the refusal tests. */
-	bool swap_entries, bad_prefix, unknown_field, drop_l_field;
-};
-
 static int layer_of(const char *k) { return atkv_mst_layer(h, (const uint8_t *)k, strlen(k)); }
-
-/* Stores a block and returns its index. */
-static size_t put_block(struct blocks *b, struct atkv_buf *node)
-{
-	size_t i = b->n++;
-	b->data[i] = *node;
-	atkv_cid_compute(h, ATKV_CODEC_DAG_CBOR, (const uint8_t *)node->data, node->len, b->cid[i]);
-	return i;
-}
-
-static size_t build(struct tree *t, size_t lo, size_t hi, int layer);
-
-/* The subtree of keys[lo..hi) one layer below, or -1 when there are none. */
-static long child(struct tree *t, size_t lo, size_t hi, int layer)
-{
-	return lo < hi ? (long)build(t, lo, hi, layer - 1) : -1;
-}
-
-static void link_or_null(struct atkv_buf *b, const struct blocks *bl, long i)
-{
-	if (i < 0)
-		cb_null(b);
-	else
-		cb_link(b, bl->cid[i], ATKV_CID_SHA256_BYTES);
-}
-
-/* The node for keys[lo..hi), all at `layer` or below. */
-static size_t build(struct tree *t, size_t lo, size_t hi, int layer)
-{
-	size_t at[1024], n = 0;
-	for (size_t i = lo; i < hi; i++)
-		if (layer_of(t->keys[i]) == layer)
-			at[n++] = i;
-	long left = child(t, lo, n ? at[0] : hi, layer);
-	long right[1024];
-	for (size_t j = 0; j < n; j++)
-		right[j] = child(t, at[j] + 1, j + 1 < n ? at[j + 1] : hi, layer);
-	struct atkv_buf b = ATKV_BUF_INIT;
-	cb_head(&b, 5, t->drop_l_field ? 1 : 2 + t->unknown_field);
-	cb_text(&b, "e");
-	cb_head(&b, 4, n);
-	const char *prev = "";
-	for (size_t jj = 0; jj < n; jj++) {
-		size_t j = t->swap_entries && n > 1 && jj < 2 ? 1 - jj : jj;
-		const char *k = t->keys[at[j]];
-		size_t p = 0;
-		while (prev[p] && prev[p] == k[p])
-			p++;
-		if (t->bad_prefix && jj == 1)
-			p++;
-		cb_head(&b, 5, 4);
-		cb_text(&b, "k");
-		cb_bytes(&b, k + p, strlen(k) - p);
-		cb_text(&b, "p");
-		cb_uint(&b, p);
-		cb_text(&b, "t");
-		link_or_null(&b, t->b, right[j]);
-		cb_text(&b, "v");
-		cb_link(&b, t->value, t->value_n);
-		prev = k;
-	}
-	if (!t->drop_l_field) {
-		cb_text(&b, "l");
-		link_or_null(&b, t->b, left);
-	}
-	if (t->unknown_field) {
-		cb_text(&b, "zz");
-		cb_null(&b);
-	}
-	return put_block(t->b, &b);
-}
-
-/* The whole tree; returns the root's block index. */
-static size_t build_tree(struct tree *t)
-{
-	int top = 0;
-	for (size_t i = 0; i < t->n; i++)
-		if (layer_of(t->keys[i]) > top)
-			top = layer_of(t->keys[i]);
-	return build(t, 0, t->n, top);
-}
-
-/* A CAR of the blocks (all of them but `skip`, when not -1) with root as its root. */
-static void car_of(const struct blocks *b, size_t root, long skip, struct atkv_buf *out)
-{
-	cb_car_header(out, b->cid[root], ATKV_CID_SHA256_BYTES);
-	for (size_t i = 0; i < b->n; i++)
-		if ((long)i != skip)
-			cb_car_section(out, b->cid[i], ATKV_CID_SHA256_BYTES, b->data[i].data, b->data[i].len);
-}
-
-static void free_blocks(struct blocks *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		atkv_buf_free(&b->data[i]);
-	b->n = 0;
-}
 
 /* ---- walking it ---- */
 
@@ -174,19 +60,20 @@ static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *
  * that a walk gives the keys back. Returns the number of failed checks. */
 static void check_tree(const char *what, const char **keys, size_t n, const char *value, const char *want_root)
 {
-	static struct blocks b;
+	static struct rb_blocks b;
 	static struct seen s;
-	struct tree t = {.keys = keys, .n = n, .b = &b};
+	uint8_t v[ATKV_CID_MAX_BYTES];
+	struct rb_tree t = {.keys = keys, .n = n, .value = v, .h = h, .b = &b};
 	qsort(keys, n, sizeof(*keys), cmp_key);
-	t.value_n = (size_t)atkv_cid_from_string(value, strlen(value), t.value);
-	size_t root = build_tree(&t);
+	t.value_n = (size_t)atkv_cid_from_string(value, strlen(value), v);
+	size_t root = rb_tree_build(&t);
 	if (want_root) {
 		uint8_t want[ATKV_CID_MAX_BYTES];
 		long wn = atkv_cid_from_string(want_root, strlen(want_root), want);
 		tap_ok(wn == ATKV_CID_SHA256_BYTES && !memcmp(want, b.cid[root], (size_t)wn), "%s: root %s", what, want_root);
 	}
 	struct atkv_buf car = ATKV_BUF_INIT;
-	car_of(&b, root, -1, &car);
+	rb_car(&b, root, -1, &car);
 	memset(&s, 0, sizeof(s));
 	s.value = t.value;
 	s.value_n = t.value_n;
@@ -197,7 +84,7 @@ static void check_tree(const char *what, const char **keys, size_t n, const char
 		same = !strcmp(s.keys[i], keys[i]);
 	tap_ok(same, "%s: the walk gives back its %zu keys in order, with their values (%zu nodes)", what, n, b.n);
 	atkv_buf_free(&car);
-	free_blocks(&b);
+	rb_blocks_free(&b);
 }
 
 /* ---- the fixtures ---- */
@@ -293,33 +180,34 @@ static void example_keys(void)
 
 /* Builds t broken as it says (and without the block `skip` places before the root, when not
  * -1) and checks the walk returns want. */
-static void refused(const char *what, struct tree *t, long skip, int want)
+static void refused(const char *what, struct rb_tree *t, long skip, int want)
 {
 	static struct seen s;
-	size_t root = build_tree(t);
+	size_t root = rb_tree_build(t);
 	struct atkv_buf car = ATKV_BUF_INIT;
-	car_of(t->b, root, skip < 0 ? -1 : (long)root - 1 - skip, &car);
+	rb_car(t->b, root, skip < 0 ? -1 : (long)root - 1 - skip, &car);
 	memset(&s, 0, sizeof(s));
 	struct atkv_err err = {0};
 	int rc = walk(&car, &s, &err);
 	char e[160];
 	tap_eq(rc, want, "%s: %s", what, rc ? atkv_err_format(&err, e, sizeof(e)) : "walked");
 	atkv_buf_free(&car);
-	free_blocks(t->b);
+	rb_blocks_free(t->b);
 }
 
 static void broken(void)
 {
-	static struct blocks b;
+	static struct rb_blocks b;
 	const char *keys[1024];
 	size_t n;
 	char *text = read_example_keys(keys, &n);
 	qsort(keys, n, sizeof(*keys), cmp_key);
-	struct tree base = {.keys = keys, .n = n, .b = &b};
+	uint8_t value[ATKV_CID_MAX_BYTES];
+	struct rb_tree base = {.keys = keys, .n = n, .value = value, .h = h, .b = &b};
 	const char *v = "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454";
-	base.value_n = (size_t)atkv_cid_from_string(v, strlen(v), base.value);
+	base.value_n = (size_t)atkv_cid_from_string(v, strlen(v), value);
 
-	struct tree t = base;
+	struct rb_tree t = base;
 	t.swap_entries = true;
 	refused("two entries of a node swapped", &t, -1, ATKV_E_MST);
 	t = base;
@@ -338,14 +226,14 @@ static void broken(void)
 	t = base;
 	t.keys = mixed;
 	t.n = 3;
-	size_t root = build_tree(&t);
+	size_t root = rb_tree_build(&t);
 	struct atkv_buf car = ATKV_BUF_INIT;
-	car_of(&b, root, -1, &car);
+	rb_car(&b, root, -1, &car);
 	static struct seen s;
 	struct atkv_err err = {0};
 	tap_eq(walk(&car, &s, &err), 0, "the three-key tree as built walks");
 	atkv_buf_free(&car);
-	free_blocks(&b);
+	rb_blocks_free(&b);
 	/* The same keys forced into one node: B1 is on layer 1, the others on layer 0. */
 	struct atkv_buf node = ATKV_BUF_INIT;
 	cb_head(&node, 5, 2);
@@ -369,13 +257,13 @@ static void broken(void)
 	}
 	cb_text(&node, "l");
 	cb_null(&node);
-	root = put_block(&b, &node);
-	car_of(&b, root, -1, &car);
+	root = rb_put(&b, h, NULL, 0, &node);
+	rb_car(&b, root, -1, &car);
 	memset(&s, 0, sizeof(s));
 	tap_eq(walk(&car, &s, &err), ATKV_E_MST, "keys of two layers in one node: refused");
 	tap_ok(err.where && !strcmp(err.where, "mst key layer"), "and the error says where (%s)", err.where ? err.where : "");
 	atkv_buf_free(&car);
-	free_blocks(&b);
+	rb_blocks_free(&b);
 	free(text);
 }
 

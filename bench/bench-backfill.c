@@ -1,17 +1,15 @@
 /* bench-backfill.c — how fast atkv-backfill fills an empty record store from a PDS, beside the
  * raw rate of plain asynchronous JetStream puts of the same keys and values (the ceiling), on
  * a nats-server started here. The PDS and PLC directory are threads of this program serving
- * repositories built here (likes, posts and follows; an MST and a commit each), so the network
- * costs nothing and the figures are atkv's. Run from the build directory:
+ * repositories built here (tests/fakepds.h), so the network costs nothing and the figures are
+ * atkv's. Run from the build directory:
  *   bench/bench-backfill [--records N] [--repos N] [--concurrency N] [--smoke]
  * Prints records/s and CPU of both and their ratio, the backfill's peak RSS, then the time of a
  * second run (everything already current) and of a --force run (every key taken: each put
  * settled one by one). Every value stored is checked against the record it came from. */
 #define _DEFAULT_SOURCE
-#include "../tests/cbuild.h"
-#include "../tests/httpserver.h"
+#include "../tests/fakepds.h"
 #include "../tests/natsserver.h"
-#include "../tests/repobuild.h"
 #include "../tests/spawn.h"
 
 #include <atkv/atkv.h>
@@ -24,189 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REV "3lbenchrev22a"
-
-struct record {
-	char path[64];
-	struct atkv_buf cbor;
-	char *json;
-};
-
-struct repo {
-	char did[40];
-	struct record *records;
-	size_t n;
-	struct atkv_buf car;
-};
-
-static struct repo *repos;
-static long n_repos;
-static int port;
+static struct fakepds *pds;
 
 static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* v as 13 base32-sortable characters: a TID when v < 2^63. */
-static void tid(uint64_t v, char out[14])
-{
-	static const char a[] = "234567abcdefghijklmnopqrstuvwxyz";
-	for (int i = 12; i >= 0; i--, v >>= 5)
-		out[i] = a[v & 31];
-	out[13] = '\0';
-}
-
-static long did_index(const char *did)
-{
-	static const char a[] = "234567abcdefghijklmnopqrstuvwxyz";
-	if (strlen(did) != 32 || strncmp(did, "did:plc:benchaaaaaa", 19))
-		return -1;
-	long v = 0;
-	for (const char *p = did + 19; *p; p++) {
-		const char *at = strchr(a, *p);
-		if (!at)
-			return -1;
-		v = v * 32 + (at - a);
-	}
-	return v < n_repos ? v : -1;
-}
-
-/* The compact JSON of v, which it takes. */
-static char *dump(json_t *v)
-{
-	char *s = json_dumps(v, JSON_COMPACT);
-	json_decref(v);
-	return s;
-}
-
-static int cmp_record(const void *a, const void *b)
-{
-	return strcmp(((const struct record *)a)->path, ((const struct record *)b)->path);
-}
-
-/* Record i of repository r: a like, a post or a follow, as DAG-CBOR and as the JSON expected. */
-static void make_record(long r, long i, struct record *rec)
-{
-	char rkey[14], when[32], other[40], text[96];
-	tid(((uint64_t)1700000000000000 + (uint64_t)i * 1000) << 10 | (uint64_t)(r & 1023), rkey);
-	snprintf(when, sizeof(when), "2026-11-27T%02ld:%02ld:%02ld.%03ldZ", i / 3600 % 24, i / 60 % 60, i % 60, r % 1000);
-	snprintf(other, sizeof(other), "%s", repos[(r * 7919 + i) % n_repos].did);
-	struct atkv_buf *b = &rec->cbor;
-	cb_head(b, 5, 3);
-	switch (i % 5) {
-	case 0: case 1: case 2: {
-		char uri[128];
-		const char *cid = "bafyreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
-		snprintf(rec->path, sizeof(rec->path), "app.bsky.feed.like/%s", rkey);
-		snprintf(uri, sizeof(uri), "at://%s/app.bsky.feed.post/%s", other, rkey);
-		cb_text(b, "$type");
-		cb_text(b, "app.bsky.feed.like");
-		cb_text(b, "subject");
-		cb_head(b, 5, 2);
-		cb_text(b, "cid");
-		cb_text(b, cid);
-		cb_text(b, "uri");
-		cb_text(b, uri);
-		rec->json = dump(json_pack("{s:s, s:{s:s, s:s}, s:s}", "$type", "app.bsky.feed.like", "subject", "cid",
-		                                 cid, "uri", uri, "createdAt", when));
-		break;
-	}
-	case 3:
-		snprintf(rec->path, sizeof(rec->path), "app.bsky.feed.post/%s", rkey);
-		snprintf(text, sizeof(text), "post %ld of account %ld, written for the backfill benchmark", i, r);
-		cb_text(b, "text");
-		cb_text(b, text);
-		cb_text(b, "$type");
-		cb_text(b, "app.bsky.feed.post");
-		rec->json = dump(json_pack("{s:s, s:s, s:s}", "text", text, "$type", "app.bsky.feed.post", "createdAt",
-		                                 when));
-		break;
-	default:
-		snprintf(rec->path, sizeof(rec->path), "app.bsky.graph.follow/%s", rkey);
-		cb_text(b, "$type");
-		cb_text(b, "app.bsky.graph.follow");
-		cb_text(b, "subject");
-		cb_text(b, other);
-		rec->json = dump(json_pack("{s:s, s:s, s:s}", "$type", "app.bsky.graph.follow", "subject", other,
-		                                 "createdAt", when));
-	}
-	cb_text(b, "createdAt");
-	cb_text(b, when);
-}
-
-/* Repositories of `per` records each (the first ones one more, to make `total`). */
-static size_t make_repos(long total, struct atkv_sha256 *h)
-{
-	size_t bytes = 0;
-	repos = calloc((size_t)n_repos, sizeof(*repos));
-	for (long r = 0; r < n_repos; r++) {
-		char t[14];
-		tid((uint64_t)r, t);
-		snprintf(repos[r].did, sizeof(repos[r].did), "did:plc:benchaaaaaa%s", t);
-	}
-	for (long r = 0; r < n_repos; r++) {
-		struct repo *rp = &repos[r];
-		rp->n = (size_t)(total / n_repos + (r < total % n_repos));
-		rp->records = calloc(rp->n ? rp->n : 1, sizeof(*rp->records));
-		for (size_t i = 0; i < rp->n; i++)
-			make_record(r, (long)i, &rp->records[i]);
-		qsort(rp->records, rp->n, sizeof(*rp->records), cmp_record);
-		const char **paths = malloc((rp->n ? rp->n : 1) * sizeof(*paths));
-		struct atkv_buf *cbor = malloc((rp->n ? rp->n : 1) * sizeof(*cbor));
-		for (size_t i = 0; i < rp->n; i++) {
-			paths[i] = rp->records[i].path;
-			cbor[i] = rp->records[i].cbor;
-		}
-		rb_repo_car(h, rp->did, REV, paths, cbor, rp->n, &rp->car);
-		bytes += rp->car.len;
-		free(paths);
-		free(cbor);
-	}
-	return bytes;
-}
-
-/* The PLC directory, listRepos and getRepo; read-only, so any number of threads may serve. */
-static bool serve(int fd, const char *path, void *arg)
-{
-	(void)arg;
-	const char *list = "/xrpc/com.atproto.sync.listRepos", *get = "/xrpc/com.atproto.sync.getRepo?did=";
-	if (!strncmp(path, "/did:plc:", 9)) {
-		char doc[512];
-		int n = snprintf(doc, sizeof(doc),
-		                 "{\"id\":\"%s\",\"service\":[{\"id\":\"#atproto_pds\",\"type\":\"AtprotoPersonalDataServer\","
-		                 "\"serviceEndpoint\":\"http://127.0.0.1:%d\"}]}",
-		                 path + 1, port);
-		return httpserver_reply(fd, did_index(path + 1) >= 0 ? 200 : 404, "", doc, (size_t)n);
-	}
-	if (!strncmp(path, list, strlen(list))) {
-		const char *c = strstr(path, "cursor="), *l = strstr(path, "limit=");
-		long from = c ? atol(c + 7) : 0, limit = l ? atol(l + 6) : 500;
-		struct atkv_buf page = ATKV_BUF_INIT;
-		atkv_buf_puts(&page, "{\"repos\":[");
-		long r = from;
-		for (; r < n_repos && r < from + limit; r++) {
-			char one[160];
-			int n = snprintf(one, sizeof(one), "%s{\"did\":\"%s\",\"head\":\"bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454\","
-			                 "\"rev\":\"" REV "\",\"active\":true}", r > from ? "," : "", repos[r].did);
-			atkv_buf_append(&page, one, (size_t)n);
-		}
-		char tail[64];
-		int n = r < n_repos ? snprintf(tail, sizeof(tail), "],\"cursor\":\"%ld\"}", r) : snprintf(tail, sizeof(tail), "]}");
-		atkv_buf_append(&page, tail, (size_t)n);
-		bool ok = httpserver_reply(fd, 200, "Content-Type: application/json\r\n", page.data, page.len);
-		atkv_buf_free(&page);
-		return ok;
-	}
-	if (!strncmp(path, get, strlen(get))) {
-		long r = did_index(path + strlen(get));
-		if (r < 0)
-			return httpserver_reply(fd, 400, "", "{\"error\":\"RepoNotFound\"}", 24);
-		return httpserver_reply(fd, 200, "Content-Type: application/vnd.ipld.car\r\n", repos[r].car.data, repos[r].car.len);
-	}
-	return httpserver_reply(fd, 404, "", "", 0);
 }
 
 /* The ceiling: every record put unconditionally with nats.c async publishes, as the builder's
@@ -220,16 +42,14 @@ static double raw_puts(natsConnection *nc, int max_pending)
 	if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
 		return -1;
 	double t0 = now_s();
-	for (long r = 0; r < n_repos; r++)
-		for (size_t i = 0; i < repos[r].n; i++) {
-			const struct record *rec = &repos[r].records[i];
+	for (long r = 0; r < pds->n_repos; r++)
+		for (size_t i = 0; i < pds->repos[r].n; i++) {
+			const struct fakepds_record *rec = &pds->repos[r].records[i];
 			char key[ATKV_KEY_MAX + 1];
-			const char *slash = strchr(rec->path, '/');
-			atkv_key_build(key, sizeof(key), repos[r].did, strlen(repos[r].did), rec->path, (size_t)(slash - rec->path),
-			               slash + 1, strlen(slash + 1));
+			fakepds_key(&pds->repos[r], rec, key, sizeof(key));
 			struct atkv_record_meta meta = {.seq = -1, .cid = "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454",
-			                                .cid_n = 59, .rev = REV, .rev_n = 13, .time = "2026-11-27T00:00:00.000Z",
-			                                .time_n = 24};
+			                                .cid_n = 59, .rev = pds->repos[r].rev, .rev_n = 13,
+			                                .time = "2026-11-27T00:00:00.000Z", .time_n = 24};
 			natsMsg *m = NULL;
 			atkv_record_msg(&m, ATKV_BUCKET_RECORD, key, rec->json, strlen(rec->json), false, &meta, NULL);
 			if (js_PublishMsgAsync(js, &m, NULL) != NATS_OK)
@@ -258,32 +78,14 @@ static long check_store(jsCtx *js, long total)
 		wrong++;
 	}
 	jsStreamInfo_Destroy(si);
-	for (long r = 0; r < n_repos; r++)
-		for (size_t i = 0; i < repos[r].n; i++) {
-			const struct record *rec = &repos[r].records[i];
-			char key[ATKV_KEY_MAX + 1];
-			const char *slash = strchr(rec->path, '/');
-			atkv_key_build(key, sizeof(key), repos[r].did, strlen(repos[r].did), rec->path, (size_t)(slash - rec->path),
-			               slash + 1, strlen(slash + 1));
-			natsMsg *m = kv_last_msg(js, "record", key);
-			json_t *got = m ? json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL) : NULL;
-			json_t *want = json_loads(rec->json, 0, NULL);
-			if (!json_equal(got, want) && wrong++ < 3)
-				fprintf(stderr, "bench-backfill: %s %s differs\n", repos[r].did, rec->path);
-			json_decref(got);
-			json_decref(want);
-			natsMsg_Destroy(m);
-		}
-	return wrong;
+	return wrong + fakepds_wrong_in_store(pds, js);
 }
 
 /* One atkv-backfill run to its end; prints its figures. Returns seconds, or -1. */
 static double backfill(const char *bin, const char *url, const char *log, const char *concurrency, bool force,
                        const char *what, long total)
 {
-	char source[64];
-	snprintf(source, sizeof(source), "http://127.0.0.1:%d", port);
-	char *argv[] = {(char *)bin, "--config", "/dev/null", "--nats", (char *)url, "--source", source, "--plc", source,
+	char *argv[] = {(char *)bin, "--config", "/dev/null", "--nats", (char *)url, "--source", pds->url, "--plc", pds->url,
 	                "--concurrency", (char *)concurrency, force ? "--force" : NULL, NULL};
 	double t0 = now_s();
 	pid_t p = spawn(argv, NULL, log);
@@ -315,8 +117,7 @@ static double backfill(const char *bin, const char *url, const char *log, const 
 
 int main(int argc, char **argv)
 {
-	long total = 100000;
-	n_repos = 500;
+	long total = 100000, n_repos = 500;
 	const char *concurrency = "4";
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--smoke")) {
@@ -344,15 +145,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setenv("LD_LIBRARY_PATH", "src/.libs", 1);
-	struct atkv_sha256 *h = atkv_sha256_new();
 	double t0 = now_s();
-	size_t bytes = make_repos(total, h);
-	printf("pds: %ld records in %ld repositories (%.1f MB of CAR), built in %.1f s\n", total, n_repos,
-	       (double)bytes / 1e6, now_s() - t0);
-	struct httpserver *http = httpserver_start_threads(serve, NULL, &port, 16);
+	pds = fakepds_start(n_repos, total, 16);
 	char tmp[] = "/tmp/atkv-bench-backfill.XXXXXX", log[128];
-	if (!http || !mkdtemp(tmp))
+	if (!pds || !mkdtemp(tmp))
 		return 1;
+	printf("pds: %ld records in %ld repositories (%.1f MB of CAR), built in %.1f s\n", total, n_repos,
+	       (double)pds->car_bytes / 1e6, now_s() - t0);
 	snprintf(log, sizeof(log), "%s/backfill.log", tmp);
 	int rc = 1;
 
@@ -395,8 +194,7 @@ out:
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	nats_server_destroy(&server);
-	httpserver_stop(http);
-	atkv_sha256_free(h);
+	fakepds_stop(pds);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (getenv("ATKV_BENCH_KEEP"))

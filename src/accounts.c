@@ -2,7 +2,8 @@
  * holds the cache: an object keyed by DID (its hash table is seeded per process). Every write
  * appends (DID, stamp) to a ring; when the ring is full its oldest entry evicts the DID only if
  * the DID has not been written since, so a DID leaves the cache only after `capacity` other
- * writes, long after its own was acknowledged. */
+ * writes, long after its own was acknowledged. A backfill only creates values the firehose
+ * has not written yet. */
 #include "accounts.h"
 #include "err.h"
 #include <atkv/recordkey.h>
@@ -158,4 +159,28 @@ int atkv_accounts_update(struct atkv_accounts *a, const struct atkv_event *ev, c
 	*json = a->json;
 	*len = strlen(a->json);
 	return 0;
+}
+
+int atkv_accounts_create(kvStore *kv, const char *did, bool active, const char *status)
+{
+	char key[3 * ATKV_DID_MAX + 1];
+	if (atkv_key_escape(did, strlen(did), key, sizeof(key)) < 0)
+		return 0; /* not a DID the firehose could name either */
+	json_t *v = json_pack("{s:s,s:b}", "did", did, "active", active);
+	if (status && *status)
+		json_object_set_new(v, "status", json_string(status));
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(v);
+	if (!text)
+		return ATKV_E_NOMEM;
+	uint64_t rev = 0;
+	natsStatus s = kvStore_CreateString(&rev, kv, key, text);
+	free(text);
+	if (s == NATS_OK)
+		return 0;
+	/* Refused because the key holds a value is the point; anything else is a failure. */
+	kvEntry *e = NULL;
+	s = kvStore_Get(&e, kv, key);
+	kvEntry_Destroy(e);
+	return s == NATS_OK ? 0 : ATKV_E_NATS;
 }

@@ -7,6 +7,7 @@
 #define ATKV_ACCOUNTS_H
 
 #include <nats/nats.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "firehose.h"
@@ -23,5 +24,11 @@ void atkv_accounts_free(struct atkv_accounts *a);
  * stored value failed (not when it is absent), or ATKV_E_NOMEM. */
 int atkv_accounts_update(struct atkv_accounts *a, const struct atkv_event *ev, const char **json,
                          size_t *len);
+
+/* For a backfill, which learns of accounts from listRepos and getRepo rather than events:
+ * creates did's value {"did", "active"[, "status"]} in kv (bucket `account`) unless the key
+ * holds one already, which came from the firehose and knows better. Returns 0 (also when the
+ * key was taken), or ATKV_E_NATS. */
+int atkv_accounts_create(kvStore *kv, const char *did, bool active, const char *status);
 
 #endif

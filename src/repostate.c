@@ -26,12 +26,62 @@ int atkv_repostate_open(jsCtx *js, int replicas, kvStore **kv, char *why, size_t
 	return -1;
 }
 
-static int key_of(const char *did, char *key, size_t n)
+/* prefix followed by s escaped (bytes outside the key alphabet as /XX). */
+static int prefixed_key(const char *prefix, const char *s, char *key, size_t n)
 {
-	if (n < 6)
+	size_t pn = strlen(prefix);
+	if (n <= pn)
 		return -1;
-	memcpy(key, "repo.", 5);
-	return atkv_key_escape(did, strlen(did), key + 5, n - 5) < 0 ? -1 : 0;
+	memcpy(key, prefix, pn);
+	return atkv_key_escape(s, strlen(s), key + pn, n - pn) < 0 ? -1 : 0;
+}
+
+static int key_of(const char *did, char *key, size_t n) { return prefixed_key("repo.", did, key, n); }
+
+static void now_text(char when[32])
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+}
+
+int atkv_repostate_cursor(kvStore *kv, const char *source, char *cursor, size_t cursor_n)
+{
+	char key[3 * 1024 + 8];
+	kvEntry *e = NULL;
+	cursor[0] = '\0';
+	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
+		return 0;
+	natsStatus s = kvStore_Get(&e, kv, key);
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK)
+		return -1;
+	json_error_t jerr;
+	json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &jerr);
+	const char *c = json_string_value(json_object_get(v, "cursor"));
+	if (c && strlen(c) < cursor_n)
+		strcpy(cursor, c);
+	json_decref(v);
+	kvEntry_Destroy(e);
+	return 0;
+}
+
+int atkv_repostate_set_cursor(kvStore *kv, const char *source, const char *cursor)
+{
+	char key[3 * 1024 + 8], when[32];
+	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
+		return -1;
+	if (!cursor)
+		return kvStore_Delete(kv, key) == NATS_OK ? 0 : -1;
+	now_text(when);
+	json_t *v = json_pack("{s:s,s:s}", "cursor", cursor, "time", when);
+	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	uint64_t seq;
+	natsStatus s = text ? kvStore_PutString(&seq, kv, key, text) : NATS_NO_MEMORY;
+	free(text);
+	json_decref(v);
+	return s == NATS_OK ? 0 : -1;
 }
 
 int atkv_repostate_rev(kvStore *kv, const char *did, char rev[ATKV_TID_LEN + 1])
@@ -61,9 +111,7 @@ int atkv_repostate_done(kvStore *kv, const char *did, const char *rev, uint64_t 
 	char key[3 * ATKV_DID_MAX + 8], when[32];
 	if (key_of(did, key, sizeof(key)))
 		return -1;
-	time_t now = time(NULL);
-	struct tm tm;
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	now_text(when);
 	json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "rev", rev, "records", (json_int_t)records, "status", "done", "time", when);
 	char *text = json_dumps(v, JSON_COMPACT);
 	uint64_t seq;

@@ -59,7 +59,22 @@ static const char summary[] =
 	"and never undoes it. What was done is kept in the bucket backfill: run again (or restarted),\n"
 	"it resumes the listing where every repository before was done, and fetches only the\n"
 	"repositories not done yet or listed at a later revision (--force: all, from the start).\n"
-	"Accounts not yet in the bucket account are added as the source lists them.";
+	"Accounts not yet in the bucket account are added as the source lists them.\n"
+	"\n"
+	"Each repository's PDS comes from its DID document (did:plc through --plc, did:web over\n"
+	"HTTPS) unless --pds names one for all. Servers that answer 429 or 5xx, or not at all, are\n"
+	"asked again later (after their Retry-After when they give one); a repository that keeps\n"
+	"failing, or is broken, is logged and given up. Progress (repositories done of listed,\n"
+	"records/s, ETA) goes to the terminal, to STATUS= under systemd (atkv-backfill.service) and\n"
+	"to the log every 30 s.\n"
+	"\n"
+	"  atkv-backfill                          every repository of https://bsky.network\n"
+	"  atkv-backfill --source https://pds.example.com\n"
+	"  echo did:plc:... | atkv-backfill -     one account, e.g. after a NATS data loss\n"
+	"\n"
+	"Exit status: 0 when every repository was done; 1 when NATS or the listing failed or a\n"
+	"signal stopped it (run again to resume); 2 for bad options; 3 when it went to the end but\n"
+	"gave some repositories up (named in the log; run again to try them once more).";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -564,5 +579,5 @@ int main(int argc, char **argv)
 	atkv_config_free(c);
 	if (stop_requested)
 		return 1;
-	return w.list_rc ? w.list_rc : w.repos_failed ? 1 : 0;
+	return w.list_rc ? w.list_rc : w.repos_failed ? 3 : 0;
 }

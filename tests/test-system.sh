@@ -262,8 +262,9 @@ else
 fi
 # shellcheck disable=SC2086
 states=$(sys systemctl is-active atkv.target $units | tr '\n' ' ')
-if [ "$states" = "inactive inactive inactive inactive " ] && sys id atkv >/dev/null; then
-	ok "installing starts nothing (atkv.target and its services inactive) and creates the user atkv"
+states="$states$(sys systemctl is-active atkv-backfill.service)"
+if [ "$states" = "inactive inactive inactive inactive inactive" ] && sys id atkv >/dev/null; then
+	ok "installing starts nothing (atkv.target, its services and atkv-backfill inactive) and creates the user atkv"
 else
 	notok "installing starts nothing and creates the user atkv (states: $states)"
 fi

@@ -34,7 +34,7 @@ fi
 unitdir=$(find "$root" -name atkv.target -printf '%h\n' | head -n 1)
 unitdir=${unitdir#"$root"}
 nats_server=$(sed -n 's/^NATS_SERVER = //p' "$top_builddir/Makefile")
-units="atkv-builder.service atkv-like-indexer.service atkv-nats.service atkv.target"
+units="atkv-builder.service atkv-like-indexer.service atkv-nats.service atkv-backfill.service atkv.target"
 missing=""
 for u in $units; do [ -f "$root$unitdir/$u" ] || missing="$missing $u"; done
 if [ -z "$missing" ]; then
@@ -69,7 +69,7 @@ else
 	diag_file "$tmp/verify.log"
 fi
 
-for u in atkv-builder.service atkv-like-indexer.service atkv-nats.service; do
+for u in atkv-builder.service atkv-like-indexer.service atkv-nats.service atkv-backfill.service; do
 	(cd / && systemd-analyze security --offline=yes --root="$root" "$unitdir/$u") >"$tmp/security.log" 2>&1
 	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$tmp/security.log")
 	if [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }'; then
@@ -83,7 +83,7 @@ done
 # Every option a program reads from the file, shown in etc/atkv.conf (as "key =" or "#key =").
 conf=$srcdir/etc/atkv.conf
 absent=""
-for p in atkv-builder atkv-like-indexer atkv-get-likes-by atkv; do
+for p in atkv-builder atkv-like-indexer atkv-get-likes-by atkv atkv-backfill; do
 	"$top_builddir/src/$p" --help >"$tmp/help" 2>&1
 	# An option line, then its "(ATKV_...; default: ...)" line; flag-only ones say "this run only".
 	for key in $(awk '/^  --[a-z]/ { key = substr($1, 3) } /^ +\(ATKV_/ && key { print key; key = "" }' "$tmp/help"); do

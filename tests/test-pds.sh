@@ -34,7 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-pds.XXXXXX") || {
 	echo "1..1"
 	exit 0
 }
-nats_pid='' node_pid='' builder_pid='' indexer_pid='' nats2_pid=''
+nats_pid='' node_pid='' builder_pid='' indexer_pid='' builder3_pid='' others=''
 
 # wait_gone PID SECONDS: true once PID has exited
 wait_gone() {
@@ -64,8 +64,10 @@ cleanup() {
 	node_pid=
 	stop "$nats_pid"
 	nats_pid=
-	stop "$nats2_pid"
-	nats2_pid=
+	stop "$builder3_pid"
+	builder3_pid=
+	for p in $others; do stop "$p"; done
+	others=
 	rm -rf "$tmp"
 }
 finish() {
@@ -266,37 +268,143 @@ fi
 stop "$indexer_pid"
 indexer_pid=
 
-# ---- atkv-backfill into a second, empty store: the same records, found through listRepos,
-# the PLC directory and getRepo; run again, it fetches nothing ----
-if [ -x src/atkv-backfill ]; then
-	mkdir "$tmp/store2"
-	n1_pid=$nats_pid n1_url=$nats_url
-	nats_start "$tmp/store2" "$tmp/nats2.log" -js -sd "$tmp/store2"
-	nats2_pid=$nats_pid nats2_url=$nats_url
+# ---- atkv-backfill into stores of their own, each on a nats-server of its own ----
+# other_nats NAME: starts one on $tmp/NAME; its URL in $url2 and PID in $pid2 (also kept in
+# $others, to be stopped at the end).
+other_nats() {
+	local n1_pid=$nats_pid n1_url=$nats_url
+	mkdir "$tmp/$1"
+	nats_start "$tmp/$1" "$tmp/$1.log" -js -sd "$tmp/$1"
+	pid2=$nats_pid url2=$nats_url
 	nats_pid=$n1_pid nats_url=$n1_url
-	if [ -n "$nats2_url" ]; then
-		backfill() {
-			(
-				for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
-					unset "$v"
-				done
-				exec src/atkv-backfill --nats "$nats2_url" --source "$pds_http" --plc "$plc_url" --config /dev/null
-			) >"$tmp/backfill$1.log" 2>&1
-		}
-		backfill 1
-		rc=$?
-		check "atkv-backfill --source the PDS: exit 0 (status $rc)" [ "$rc" = 0 ]
-		grep -q "3/3 repositories (0 already current)" "$tmp/backfill1.log" || diag_file "$tmp/backfill1.log" 10
-		echo "backfilled $nats2_url" >&3
-		expect_line 300 checked "the backfilled store compared with the PDS"
-		backfill 2
-		check "run again: the 3 repositories already current, nothing fetched" \
-			grep -q "3/3 repositories (3 already current), 0 records" "$tmp/backfill2.log"
-	else
-		notok "a second nats-server for the backfill"
+	others="$others $pid2"
+	[ -n "$url2" ] || notok "a nats-server of its own for $1"
+	[ -n "$url2" ]
+}
+# clean_env CMD...: runs CMD without the environment's ATKV_* settings
+clean_env() {
+	for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
+		unset "$v"
+	done
+	exec "$@"
+}
+# backfill URL LOG [OPTION...]: atkv-backfill of the PDS's repositories into the store at URL
+backfill() {
+	local url=$1 log=$2
+	shift 2
+	(clean_env src/atkv-backfill --nats "$url" --source "$pds_http" --plc "$plc_url" --config /dev/null "$@") \
+		>"$tmp/$log" 2>&1
+}
+others=''
+
+# An empty store: the same records, found through listRepos, the PLC directory and getRepo;
+# run again, it fetches nothing.
+if other_nats store2; then
+	backfill "$url2" backfill1.log
+	rc=$?
+	check "atkv-backfill --source the PDS: exit 0 (status $rc)" [ "$rc" = 0 ]
+	grep -q "3/3 repositories (0 already current)" "$tmp/backfill1.log" || diag_file "$tmp/backfill1.log" 10
+	echo "backfilled $url2 once" >&3
+	expect_line 300 checked "the backfilled store compared with the PDS"
+	backfill "$url2" backfill2.log
+	check "run again: the 3 repositories already current, nothing fetched" \
+		grep -q "3/3 repositories (3 already current), 0 records" "$tmp/backfill2.log"
+	stop "$pid2"
+fi
+
+# Beside a live builder, while the repositories change: a builder started now on an empty
+# store sees only what happens from now on, and atkv-backfill runs again and again (a plain
+# run, then --force) while pds-e2e.js writes, updates and deletes. The store must end equal to
+# the PDS: no backfilled value over a newer live one, no record deleted live brought back.
+if other_nats store3; then
+	(clean_env "$builder" --nats "$url2" --relay "$pds_url" --config /dev/null) >"$tmp/builder3.log" 2>&1 &
+	builder3_pid=$!
+	for _ in $(seq 300); do
+		grep -q "connected to" "$tmp/builder3.log" && break
+		sleep 0.1
+	done
+	echo churn >&3
+	runs=0 rcs=''
+	if expect_line 60 churning "the PDS's repositories changing (60 rounds of writes, updates and deletes)"; then
+		# One backfill after another until the churn ends: the lines from node are read
+		# between runs.
+		churned=0
+		for i in $(seq 40); do
+			if [ "$i" = 1 ]; then backfill "$url2" live1.log; else backfill "$url2" live$i.log --force; fi
+			rcs="$rcs$? "
+			runs=$i
+			if IFS= read -r -t 0.05 -u 4 line; then
+				case $line in *'"churned"'*) churned=1 ;; "#"*) echo "$line" ;; esac
+			fi
+			[ "$churned" = 1 ] && break
+		done
+		[ "$churned" = 1 ] || next_line 300 || true
+		live_seq=$(json_field lastSeq)
+		check "$runs backfills ran while the repositories changed, each exit 0 ($rcs)" \
+			[ "$runs" -ge 2 ] && [ -z "$(echo "$rcs" | tr -d '0 ')" ]
+		kept=$(cat "$tmp"/live*.log | sed -n 's/.* records ([0-9]* written, \([0-9]*\) kept.*/\1/p' | tail -n 1)
+		echo "# the last backfill kept ${kept:-?} records the builder had at their revision or later"
+		echo "checklive $url2 $live_seq" >&3
+		expect_line 300 checked "the store of the builder and the backfills compared with the PDS"
 	fi
-	stop "$nats2_pid"
-	nats2_pid=
+	stop "$builder3_pid"
+	stop "$pid2"
+fi
+
+# Killed with -9 halfway (after its first repository) and started again: it finishes what is
+# left, and no record is written twice. Then the like index built from that store.
+if other_nats store4; then
+	# exec all the way down: $! is atkv-backfill itself
+	(clean_env src/atkv-backfill --nats "$url2" --source "$pds_http" --plc "$plc_url" --config /dev/null \
+		--concurrency 1 --log-level debug) >"$tmp/kill1.log" 2>&1 &
+	bf_pid=$!
+	for _ in $(seq 300); do
+		grep -q "records at rev" "$tmp/kill1.log" 2>/dev/null && break
+		sleep 0.01
+	done
+	kill -KILL "$bf_pid" 2>/dev/null
+	wait "$bf_pid" 2>/dev/null
+	check "atkv-backfill killed with -9 after its first repository" \
+		[ "$(grep -c "records at rev" "$tmp/kill1.log")" -lt 3 ]
+	backfill "$url2" kill2.log
+	rc=$?
+	check "started again: exit 0, the repositories done before skipped (status $rc; $(grep -o '[0-9]*/[0-9]* repositories ([0-9]* already current)' "$tmp/kill2.log" | tail -n 1))" \
+		[ "$rc" = 0 ] && grep -Eq "3/3 repositories \([12] already current\)" "$tmp/kill2.log"
+	echo "backfilled $url2 once" >&3
+	expect_line 300 checked "the store of the killed and restarted backfill compared with the PDS"
+
+	(clean_env "$indexer" --nats "$url2" --db "$tmp/likes4.sqlite" --config /dev/null) >"$tmp/indexer4.log" 2>&1 &
+	indexer_pid=$!
+	rm -f "$tmp/likes"/*.txt
+	echo likes >&3
+	if expect_line 120 likes "each account's likes, as they are after the churn"; then
+		accounts=0
+		for f in "$tmp/likes"/*.txt; do
+			[ -e "$f" ] || continue
+			did=$(basename "$f" .txt)
+			accounts=$((accounts + 1))
+			same=0
+			for _ in $(seq 60); do
+				"$query" --db "$tmp/likes4.sqlite" --config /dev/null "$did" >"$tmp/got.txt" 2>"$tmp/query.err" &&
+					cmp -s "$f" "$tmp/got.txt" && {
+					same=1
+					break
+				}
+				sleep 1
+			done
+			if [ "$same" = 1 ]; then
+				ok "like index of the backfilled store: atkv-get-likes-by $did gives its $(wc -l <"$f") likes on the PDS"
+			else
+				notok "like index of the backfilled store: atkv-get-likes-by $did gives its likes on the PDS"
+				diff "$f" "$tmp/got.txt" | head -n 10 | sed 's/^/#   /'
+				diag_file "$tmp/indexer4.log"
+			fi
+		done
+		check "likes compared for the PDS's $accounts accounts" [ "$accounts" -ge 3 ]
+	fi
+	stop "$indexer_pid"
+	indexer_pid=
+	stop "$pid2"
 fi
 
 # ---- stop the builder: SIGTERM, clean exit ----

@@ -135,7 +135,7 @@ async function drive(pdsUrl) {
       a[name] = agent
     })
   }
-  if (names.some((n) => !a[n])) return { failures, deleted }
+  if (names.some((n) => !a[n])) return { failures, deleted, agents: a, likes: [] }
   const did = (n) => a[n].session.did
 
   // profiles
@@ -296,7 +296,49 @@ async function drive(pdsUrl) {
       },
     }),
   )
-  return { failures, deleted }
+  return { failures, deleted, agents: a, likes }
+}
+
+// Writes, updates and deletes spread over several seconds while atkv-backfill reads the same
+// repositories: posts, and likes of them by another account; every third round a record of
+// the churn deleted again, every fourth a like made before the churn (a record a backfill may
+// have fetched already: it must not come back), every fifth a profile update.
+async function churn(activity, rounds) {
+  const a = activity.agents
+  const names = Object.keys(a)
+  const step = async (name, fn) => {
+    try {
+      return await fn()
+    } catch (err) {
+      activity.failures.push(`churn ${name}: ${err && err.message ? err.message : err}`)
+      return undefined
+    }
+  }
+  const made = []
+  const older = activity.likes.filter((l) => !activity.deleted.includes(l.uri))
+  for (let i = 0; i < rounds; i++) {
+    const n = names[i % names.length]
+    const other = names[(i + 1) % names.length]
+    const p = await step(`post ${i}`, () => a[n].post({ text: `churn post ${i}` }))
+    if (p) {
+      made.push({ owner: n, uri: p.uri, like: false })
+      const l = await step(`like ${i}`, () => a[other].like(p.uri, p.cid))
+      if (l) made.push({ owner: other, uri: l.uri, like: true })
+    }
+    if (i % 3 === 2 && made.length > 2) {
+      const m = made.shift()
+      await step(`delete ${i}`, () => (m.like ? a[m.owner].deleteLike(m.uri) : a[m.owner].deletePost(m.uri)))
+      activity.deleted.push(m.uri)
+    }
+    if (i % 4 === 1 && older.length) {
+      const l = older.shift()
+      await step(`unlike ${i}`, () => a[l.owner].deleteLike(l.uri))
+      activity.deleted.push(l.uri)
+    }
+    if (i % 5 === 4)
+      await step(`profile ${i}`, () => a[n].upsertProfile((e) => ({ ...e, description: `churn ${i}` })))
+    await sleep(20)
+  }
 }
 
 // ---- checks ----
@@ -442,6 +484,21 @@ async function check(pdsUrl, lastSeq, activity, natsUrl = NATS_URL) {
   }
 }
 
+// KV_record holds exactly one message per key: no record was written twice.
+async function checkOnce(natsUrl) {
+  const nc = await connect({ servers: natsUrl, timeout: 5000, maxReconnectAttempts: 3 })
+  try {
+    const jsm = await nc.jetstreamManager()
+    const info = await jsm.streams.info('KV_record')
+    const kv = await nc.jetstream().views.kv('record', { bindOnly: true })
+    let keys = 0
+    for await (const k of await kv.keys()) if (k) keys++
+    tap(info.state.messages === keys, `KV_record: ${info.state.messages} messages for ${keys} keys (each written once)`)
+  } finally {
+    await nc.close()
+  }
+}
+
 // What atkv-get-likes-by must print for each account: the subjects of its like records on the
 // PDS, newest like first (by record key, a TID, compared bytewise as SQLite does), one file per
 // DID in dir. Returns how many accounts there are.
@@ -518,17 +575,32 @@ async function main() {
     }
     out(JSON.stringify({ likes: accounts }))
 
-    // "backfilled NATS_URL": the store atkv-backfill filled there, compared the same way
+    // "backfilled NATS_URL [once]": the store atkv-backfill filled there, compared the same
+    // way (once: and KV_record holds one message per key, nothing written twice);
+    // "churn": writes, updates and deletes for several seconds ("churning" first, "churned"
+    // with the last seq at the end); "checklive NATS_URL SEQ": a store a builder keeps,
+    // compared once its cursor reaches SEQ; "likes": each account's likes written again.
     for (;;) {
       const l = await nextLine()
       if (l === null || l === 'stop') break
-      if (!l.startsWith('backfilled ')) continue
+      const [cmd, url, arg] = l.split(' ')
       try {
-        await check(pdsUrl, null, activity, l.slice('backfilled '.length))
+        if (cmd === 'backfilled' || cmd === 'checklive') {
+          await check(pdsUrl, cmd === 'checklive' ? Number(arg) : null, activity, url)
+          if (arg === 'once') await checkOnce(url)
+          out(JSON.stringify({ checked: true }))
+        } else if (cmd === 'churn') {
+          out(JSON.stringify({ churning: true }))
+          await churn(activity, 60)
+          await network.processAll()
+          out(JSON.stringify({ churned: true, lastSeq: (await seq.curr()) || 0 }))
+        } else if (cmd === 'likes') {
+          out(JSON.stringify({ likes: await writeExpectedLikes(pdsUrl, process.env.ATKV_LIKES_DIR) }))
+        }
       } catch (err) {
-        tap(false, `backfill check aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
+        tap(false, `${cmd} aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)
+        out(JSON.stringify({ checked: true, churned: true, likes: 0, lastSeq: 0 }))
       }
-      out(JSON.stringify({ checked: true }))
     }
   } finally {
     await close()

@@ -3,7 +3,8 @@
  * and started again, it resumes the listing after the pages already done and ends with every
  * record stored once (no gap: each value checked; no duplicate: KV_record holds one message per
  * record), the accounts added, the resume point forgotten. Run again, it fetches nothing; DIDs
- * on standard input are fetched alone; progress reaches STATUS= with an ETA; bad options exit 2. */
+ * on standard input are fetched alone; progress reaches STATUS= with an ETA; a repository the
+ * PDS lacks is given up (exit 3); bad options exit 2. */
 #define _DEFAULT_SOURCE
 #include "fakepds.h"
 #include "natsserver.h"
@@ -177,6 +178,19 @@ static void from_stdin(jsCtx *js)
 	(void)js;
 }
 
+static void given_up(void)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+	         "echo did:plc:fakepds2222zzzzzzzzzzzzz | %s --config /dev/null --nats %s --pds %s - >%s/gone.log 2>&1",
+	         BACKFILL, server.url, pds->url, dir);
+	int rc = system(cmd);
+	tap_ok(WIFEXITED(rc) && WEXITSTATUS(rc) == 3 && tap_count_in_file(dir, "gone.log", "RepoNotFound") > 0 &&
+	           tap_count_in_file(dir, "gone.log", "given up on did:plc:fakepds2222zzzzzzzzzzzzz") > 0,
+	       "a repository the PDS does not have: named with the PDS's answer, given up, exit 3 (status %d)",
+	       WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+}
+
 static void bad_options(void)
 {
 	char cmd[1024];
@@ -209,6 +223,7 @@ int main(void)
 	kill_and_resume(js);
 	run_again(js);
 	from_stdin(js);
+	given_up();
 	bad_options();
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

@@ -342,8 +342,10 @@ if other_nats store3; then
 		live_seq=$(json_field lastSeq)
 		check "$runs backfills ran while the repositories changed, each exit 0 ($rcs)" \
 			[ "$runs" -ge 2 ] && [ -z "$(echo "$rcs" | tr -d '0 ')" ]
-		kept=$(cat "$tmp"/live*.log | sed -n 's/.* records ([0-9]* written, \([0-9]*\) kept.*/\1/p' | tail -n 1)
-		echo "# the last backfill kept ${kept:-?} records the builder had at their revision or later"
+		# Each run's last line: records written, and kept (the store had them at that revision or later).
+		sed -n 's/.* records (\([0-9]*\) written, \([0-9]*\) kept.*/\1 \2/p' "$tmp"/live*.log |
+			awk '{ w += $1; k += $2 } END { printf "# those backfills wrote %d records and kept %d\n", w, k }'
+
 		echo "checklive $url2 $live_seq" >&3
 		expect_line 300 checked "the store of the builder and the backfills compared with the PDS"
 	fi

@@ -11,6 +11,8 @@
 #define ATKV_BUCKET_RECORD "record"
 #define ATKV_BUCKET_CURSOR "cursor"
 #define ATKV_BUCKET_ACCOUNT "account"
+/* What atkv-backfill has done (repostate.h); made by it, not by atkv_buckets_ensure. */
+#define ATKV_BUCKET_BACKFILL "backfill"
 
 /* Settings the operator chooses (configuration); everything else is fixed by the contract. */
 struct atkv_bucket_limits {

@@ -12,7 +12,7 @@
 
 #include <atkv/syntax.h>
 
-#define ATKV_BUCKET_BACKFILL "backfill"
+#include "buckets.h"
 
 /* Opens bucket `backfill`, creating it (history 1, replicas) when missing. Returns 0, or -1
  * with why. */

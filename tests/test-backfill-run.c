@@ -4,7 +4,8 @@
  * record stored once (no gap: each value checked; no duplicate: KV_record holds one message per
  * record), the accounts added, the resume point forgotten. Run again, it fetches nothing; DIDs
  * on standard input are fetched alone; progress reaches STATUS= with an ETA; a repository the
- * PDS lacks is given up (exit 3); bad options exit 2. */
+ * PDS lacks is given up (exit 3); after atkv reset, everything is fetched again; bad options
+ * exit 2. */
 #define _DEFAULT_SOURCE
 #include "fakepds.h"
 #include "natsserver.h"
@@ -191,6 +192,22 @@ static void given_up(void)
 	       WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
 }
 
+/* atkv reset deletes bucket backfill with the records: a backfill after it fetches everything
+ * again instead of trusting a record of work whose results are gone. */
+static void after_reset(jsCtx *js)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "src/atkv --config /dev/null --nats %s reset --yes >%s/reset.log 2>&1", server.url, dir);
+	int rc = system(cmd);
+	tap_ok(rc == 0 && tap_count_in_file(dir, "reset.log", "bucket backfill") > 0,
+	       "atkv reset --yes names bucket backfill among what it deletes");
+	reset_counts();
+	rc = finish(start("after-reset.log", NULL, NULL));
+	tap_ok(rc == 0 && pds->get_requests == REPOS && fakepds_wrong_in_store(pds, js) == 0,
+	       "a backfill after the reset fetches all %d repositories again and stores every record (exit %d, %d fetched)",
+	       REPOS, rc, pds->get_requests);
+}
+
 static void bad_options(void)
 {
 	char cmd[1024];
@@ -224,6 +241,7 @@ int main(void)
 	run_again(js);
 	from_stdin(js);
 	given_up();
+	after_reset(js);
 	bad_options();
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

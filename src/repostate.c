@@ -45,13 +45,12 @@ static void now_text(char when[32])
 	strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 }
 
-int atkv_repostate_cursor(kvStore *kv, const char *source, char *cursor, size_t cursor_n)
+/* The string field `name` of the JSON object at key into out ("" when the key or the field is
+ * missing, or out too small). Returns 0, or -1 when NATS failed. */
+static int get_field(kvStore *kv, const char *key, const char *name, char *out, size_t out_n)
 {
-	char key[3 * 1024 + 8];
 	kvEntry *e = NULL;
-	cursor[0] = '\0';
-	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
-		return 0;
+	out[0] = '\0';
 	natsStatus s = kvStore_Get(&e, kv, key);
 	if (s == NATS_NOT_FOUND)
 		return 0;
@@ -59,23 +58,20 @@ int atkv_repostate_cursor(kvStore *kv, const char *source, char *cursor, size_t 
 		return -1;
 	json_error_t jerr;
 	json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &jerr);
-	const char *c = json_string_value(json_object_get(v, "cursor"));
-	if (c && strlen(c) < cursor_n)
-		strcpy(cursor, c);
+	const char *f = json_string_value(json_object_get(v, name));
+	if (f && strlen(f) < out_n)
+		strcpy(out, f);
 	json_decref(v);
 	kvEntry_Destroy(e);
 	return 0;
 }
 
-int atkv_repostate_set_cursor(kvStore *kv, const char *source, const char *cursor)
+/* Puts v (which it takes) at key, with "time" added. Returns 0 or -1. */
+static int put_json(kvStore *kv, const char *key, json_t *v)
 {
-	char key[3 * 1024 + 8], when[32];
-	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
-		return -1;
-	if (!cursor)
-		return kvStore_Delete(kv, key) == NATS_OK ? 0 : -1;
+	char when[32];
 	now_text(when);
-	json_t *v = json_pack("{s:s,s:s}", "cursor", cursor, "time", when);
+	json_object_set_new(v, "time", json_string(when));
 	char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	uint64_t seq;
 	natsStatus s = text ? kvStore_PutString(&seq, kv, key, text) : NATS_NO_MEMORY;
@@ -84,41 +80,43 @@ int atkv_repostate_set_cursor(kvStore *kv, const char *source, const char *curso
 	return s == NATS_OK ? 0 : -1;
 }
 
+int atkv_repostate_cursor(kvStore *kv, const char *source, char *cursor, size_t cursor_n)
+{
+	char key[3 * 1024 + 8];
+	cursor[0] = '\0';
+	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
+		return 0;
+	return get_field(kv, key, "cursor", cursor, cursor_n);
+}
+
+int atkv_repostate_set_cursor(kvStore *kv, const char *source, const char *cursor)
+{
+	char key[3 * 1024 + 8];
+	if (strlen(source) > 1024 || prefixed_key("list.", source, key, sizeof(key)))
+		return -1;
+	if (!cursor)
+		return kvStore_Delete(kv, key) == NATS_OK ? 0 : -1;
+	return put_json(kv, key, json_pack("{s:s}", "cursor", cursor));
+}
+
 int atkv_repostate_rev(kvStore *kv, const char *did, char rev[ATKV_TID_LEN + 1])
 {
 	char key[3 * ATKV_DID_MAX + 8];
-	kvEntry *e = NULL;
 	rev[0] = '\0';
 	if (key_of(did, key, sizeof(key)))
 		return 0;
-	natsStatus s = kvStore_Get(&e, kv, key);
-	if (s == NATS_NOT_FOUND)
-		return 0;
-	if (s != NATS_OK)
-		return -1;
-	json_error_t jerr;
-	json_t *v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, &jerr);
-	const char *r = json_string_value(json_object_get(v, "rev"));
-	if (r && atkv_syntax_tid(r, strlen(r)))
-		memcpy(rev, r, ATKV_TID_LEN + 1);
-	json_decref(v);
-	kvEntry_Destroy(e);
-	return 0;
+	int rc = get_field(kv, key, "rev", rev, ATKV_TID_LEN + 1);
+	if (rev[0] && !atkv_syntax_tid(rev, strlen(rev)))
+		rev[0] = '\0';
+	return rc;
 }
 
 int atkv_repostate_done(kvStore *kv, const char *did, const char *rev, uint64_t records)
 {
-	char key[3 * ATKV_DID_MAX + 8], when[32];
+	char key[3 * ATKV_DID_MAX + 8];
 	if (key_of(did, key, sizeof(key)))
 		return -1;
-	now_text(when);
-	json_t *v = json_pack("{s:s,s:I,s:s,s:s}", "rev", rev, "records", (json_int_t)records, "status", "done", "time", when);
-	char *text = json_dumps(v, JSON_COMPACT);
-	uint64_t seq;
-	natsStatus s = text ? kvStore_PutString(&seq, kv, key, text) : NATS_NO_MEMORY;
-	free(text);
-	json_decref(v);
-	return s == NATS_OK ? 0 : -1;
+	return put_json(kv, key, json_pack("{s:s,s:I,s:s}", "rev", rev, "records", (json_int_t)records, "status", "done"));
 }
 
 bool atkv_repostate_needed(const char *done_rev, const char *listed_rev)

@@ -239,15 +239,17 @@ expect_line 300 checked "comparison finished" || finish
 ) >"$tmp/indexer.log" 2>&1 &
 indexer_pid=$!
 echo likes >&3
-if expect_line 120 likes "the reference wrote each account's likes"; then
-	accounts=0
+# compare_likes DB INDEXER_LOG WHAT: for each account, atkv-get-likes-by on the index DB gives
+# what pds-e2e.js wrote in $tmp/likes (its likes on the PDS, newest first), within 60 s
+compare_likes() {
+	local db=$1 log=$2 what=$3 accounts=0 f did same
 	for f in "$tmp/likes"/*.txt; do
 		[ -e "$f" ] || continue
 		did=$(basename "$f" .txt)
 		accounts=$((accounts + 1))
 		same=0
 		for _ in $(seq 60); do
-			"$query" --db "$tmp/likes.sqlite" --config /dev/null "$did" >"$tmp/got.txt" 2>"$tmp/query.err" &&
+			"$query" --db "$db" --config /dev/null "$did" >"$tmp/got.txt" 2>"$tmp/query.err" &&
 				cmp -s "$f" "$tmp/got.txt" && {
 				same=1
 				break
@@ -255,15 +257,18 @@ if expect_line 120 likes "the reference wrote each account's likes"; then
 			sleep 1
 		done
 		if [ "$same" = 1 ]; then
-			ok "atkv-get-likes-by $did: the $(wc -l <"$f") posts it likes on the PDS, newest first"
+			ok "$what: atkv-get-likes-by $did gives the $(wc -l <"$f") posts it likes on the PDS, newest first"
 		else
-			notok "atkv-get-likes-by $did: the posts it likes on the PDS, newest first"
+			notok "$what: atkv-get-likes-by $did gives the posts it likes on the PDS, newest first"
 			diff "$f" "$tmp/got.txt" | head -n 10 | sed 's/^/#   /'
 			diag_file "$tmp/query.err"
-			diag_file "$tmp/indexer.log"
+			diag_file "$log"
 		fi
 	done
-	check "likes compared for the PDS's $accounts accounts" [ "$accounts" -ge 3 ]
+	check "$what: likes compared for the PDS's $accounts accounts" [ "$accounts" -ge 3 ]
+}
+if expect_line 120 likes "the reference wrote each account's likes"; then
+	compare_likes "$tmp/likes.sqlite" "$tmp/indexer.log" "like index of the live store"
 fi
 stop "$indexer_pid"
 indexer_pid=
@@ -380,29 +385,7 @@ if other_nats store4; then
 	rm -f "$tmp/likes"/*.txt
 	echo likes >&3
 	if expect_line 120 likes "each account's likes, as they are after the churn"; then
-		accounts=0
-		for f in "$tmp/likes"/*.txt; do
-			[ -e "$f" ] || continue
-			did=$(basename "$f" .txt)
-			accounts=$((accounts + 1))
-			same=0
-			for _ in $(seq 60); do
-				"$query" --db "$tmp/likes4.sqlite" --config /dev/null "$did" >"$tmp/got.txt" 2>"$tmp/query.err" &&
-					cmp -s "$f" "$tmp/got.txt" && {
-					same=1
-					break
-				}
-				sleep 1
-			done
-			if [ "$same" = 1 ]; then
-				ok "like index of the backfilled store: atkv-get-likes-by $did gives its $(wc -l <"$f") likes on the PDS"
-			else
-				notok "like index of the backfilled store: atkv-get-likes-by $did gives its likes on the PDS"
-				diff "$f" "$tmp/got.txt" | head -n 10 | sed 's/^/#   /'
-				diag_file "$tmp/indexer4.log"
-			fi
-		done
-		check "likes compared for the PDS's $accounts accounts" [ "$accounts" -ge 3 ]
+		compare_likes "$tmp/likes4.sqlite" "$tmp/indexer4.log" "like index of the backfilled store"
 	fi
 	stop "$indexer_pid"
 	indexer_pid=

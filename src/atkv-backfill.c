@@ -108,7 +108,7 @@ struct work {
 	struct page pages[MAX_PAGES]; /* a ring: page first_page is at pages[first_page % MAX_PAGES] */
 	uint64_t first_page, next_page;
 	char resume[256];             /* where the listing may resume; saved by the main thread */
-	bool resume_changed, listed_all;
+	bool resume_changed;
 	bool listing_done;
 	int list_rc;
 	int busy;
@@ -223,6 +223,15 @@ static void finished(struct work *w, const struct item *it, const struct atkv_ba
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* A stop came before the repository taken was begun. */
+static void abandon(struct work *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->busy--;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->mu);
+}
+
 static void *worker(void *arg)
 {
 	struct work *w = arg;
@@ -239,6 +248,10 @@ static void *worker(void *arg)
 		while (wait > 0 && !stop_requested) {
 			usleep((useconds_t)(wait > 200 ? 200 : wait) * 1000);
 			wait = it.not_before_ms - now_ms();
+		}
+		if (stop_requested) {
+			abandon(w); /* not finished: its page stays open, the next run does it */
+			break;
 		}
 		struct atkv_backfill_result r = {.retry_after_s = -1};
 		char done_rev[ATKV_TID_LEN + 1];
@@ -297,12 +310,17 @@ static int list_given(struct work *w, const struct atkv_config *c)
 	return 0;
 }
 
-/* Starts a page of the listing (waiting while MAX_PAGES are in progress); returns its index. */
+/* Starts a page of the listing (waiting while MAX_PAGES are in progress); returns its index,
+ * or NO_PAGE after a stop. */
 static uint64_t page_begin(struct work *w, const char *next)
 {
 	pthread_mutex_lock(&w->mu);
 	while (w->next_page - w->first_page >= MAX_PAGES && !stop_requested)
 		pthread_cond_wait(&w->changed, &w->mu);
+	if (stop_requested) {
+		pthread_mutex_unlock(&w->mu);
+		return NO_PAGE;
+	}
 	uint64_t p = w->next_page++;
 	/* Counted one more until every repository of the page is queued, so it cannot end early. */
 	w->pages[p % MAX_PAGES].remaining = 1;
@@ -318,11 +336,12 @@ static void page_add(struct work *w, uint64_t p)
 	pthread_mutex_unlock(&w->mu);
 }
 
-static void page_end(struct work *w, uint64_t p, bool last)
+/* Every repository of page p is queued: it may now end as they finish. A page cut short by a
+ * stop never comes here, so the listing resumes at its start, not after it. */
+static void page_end(struct work *w, uint64_t p)
 {
 	pthread_mutex_lock(&w->mu);
 	w->pages[p % MAX_PAGES].remaining--;
-	w->listed_all = last;
 	advance_pages_locked(w);
 	pthread_cond_broadcast(&w->changed);
 	pthread_mutex_unlock(&w->mu);
@@ -371,8 +390,14 @@ static int list_source(struct work *w, const char *source, char *cursor, size_t 
 		if (bad)
 			atkv_log(ATKV_LOG_WARNING, "%s: %zu entries without a valid DID skipped", url, bad);
 		bool last = !page.count || !page.cursor[0];
-		uint64_t p = page_begin(w, page.cursor);
-		for (size_t i = 0; i < page.count && !stop_requested; i++) {
+		/* The last page resumes nowhere: "" forgets the resume point. */
+		uint64_t p = page_begin(w, last ? "" : page.cursor);
+		if (p == NO_PAGE) {
+			atkv_listrepos_page_free(&page);
+			break;
+		}
+		size_t i = 0;
+		for (; i < page.count && !stop_requested; i++) {
 			const struct atkv_listed_repo *r = &page.repos[i];
 			if (r->active) {
 				page_add(w, p);
@@ -381,7 +406,11 @@ static int list_source(struct work *w, const char *source, char *cursor, size_t 
 				atkv_log(ATKV_LOG_WARNING, "%s (%s): cannot add it to bucket account", r->did, r->status);
 			}
 		}
-		page_end(w, p, last && !stop_requested);
+		if (i < page.count) {
+			atkv_listrepos_page_free(&page);
+			break;
+		}
+		page_end(w, p);
 		snprintf(cursor, cursor_n, "%s", page.cursor);
 		atkv_listrepos_page_free(&page);
 		if (last)

@@ -177,16 +177,33 @@ int atkv_repowriter_new(natsConnection *nc, int max_pending, int64_t timeout_ms,
 	return 0;
 }
 
+/* Waits up to timeout_ms for every put's acknowledgement. Puts still unacknowledged then
+ * (nats.c gives an async publish no deadline of its own: one lost in a reconnect would stay
+ * pending for good) are taken back and dropped, so no acknowledgement can arrive after this
+ * returns. Returns the status of the wait. */
+static natsStatus drain(struct atkv_repowriter *w)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = w->timeout_ms;
+	natsStatus s = js_PublishAsyncComplete(w->js, &po);
+	if (s == NATS_TIMEOUT) {
+		natsMsgList lost = {0};
+		if (js_PublishAsyncGetPendingList(&lost, w->js) == NATS_OK)
+			natsMsgList_Destroy(&lost);
+		po.MaxWait = 1000; /* only handlers already running are left */
+		js_PublishAsyncComplete(w->js, &po);
+	}
+	return s;
+}
+
 void atkv_repowriter_free(struct atkv_repowriter *w)
 {
 	if (!w)
 		return;
-	/* Acknowledgements still due would land in w: let them come (or give up) first. */
+	/* Acknowledgements still due would land in w: none may come after it is freed. */
 	if (w->js) {
-		jsPubOptions po;
-		jsPubOptions_Init(&po);
-		po.MaxWait = w->timeout_ms;
-		js_PublishAsyncComplete(w->js, &po);
+		drain(w);
 		jsCtx_Destroy(w->js);
 	}
 	for (size_t i = 0; i < w->n_taken; i++)
@@ -242,10 +259,7 @@ static int settle(struct atkv_repowriter *w, natsMsg *m, struct atkv_repowrite_c
 
 int atkv_repowriter_finish(struct atkv_repowriter *w, struct atkv_repowrite_counts *counts, char *why, size_t why_n)
 {
-	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = w->timeout_ms;
-	natsStatus s = js_PublishAsyncComplete(w->js, &po);
+	natsStatus s = drain(w);
 	pthread_mutex_lock(&w->mu);
 	natsMsg **taken = w->taken;
 	size_t n_taken = w->n_taken;
@@ -259,7 +273,7 @@ int atkv_repowriter_finish(struct atkv_repowriter *w, struct atkv_repowrite_coun
 	w->n_taken = w->cap_taken = 0;
 	pthread_mutex_unlock(&w->mu);
 	if (!rc && s == NATS_TIMEOUT) {
-		snprintf(why, why_n, "JetStream did not acknowledge the backfilled puts within %lld ms",
+		snprintf(why, why_n, "JetStream did not acknowledge the backfilled puts within %lld ms (they are sent again)",
 		         (long long)w->timeout_ms);
 		rc = ATKV_E_TIMEOUT;
 	} else if (!rc && s != NATS_OK) {

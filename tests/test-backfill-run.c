@@ -4,8 +4,8 @@
  * record stored once (no gap: each value checked; no duplicate: KV_record holds one message per
  * record), the accounts added, the resume point forgotten. Run again, it fetches nothing; DIDs
  * on standard input are fetched alone; progress reaches STATUS= with an ETA; a repository the
- * PDS lacks is given up (exit 3); after atkv reset, everything is fetched again; bad options
- * exit 2. */
+ * PDS lacks is given up (exit 3); after atkv reset, everything is fetched again; SIGTERM
+ * stops it at once and a restart resumes; bad options exit 2. */
 #define _DEFAULT_SOURCE
 #include "fakepds.h"
 #include "natsserver.h"
@@ -208,6 +208,35 @@ static void after_reset(jsCtx *js)
 	       REPOS, rc, pds->get_requests);
 }
 
+/* SIGTERM halfway: it stops within seconds (exit 1) with the resume point behind every
+ * repository it did not finish; started again, it completes the store, each record once. */
+static void term_and_resume(jsCtx *js)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "src/atkv --config /dev/null --nats %s reset --yes >/dev/null 2>&1", server.url);
+	if (system(cmd) != 0)
+		tap_note("atkv reset failed");
+	reset_counts();
+	pds->delay_ms = 40;
+	pid_t p = start("term1.log", NULL, NULL);
+	for (int i = 0; i < 3000 && __atomic_load_n(&pds->get_requests, __ATOMIC_SEQ_CST) < REPOS / 3; i++)
+		sleep_ms(10);
+	kill(p, SIGTERM);
+	int64_t t0 = (int64_t)time(NULL);
+	int rc = finish(p);
+	char cursor[64];
+	resume_point(js, cursor, sizeof(cursor));
+	int asked = __atomic_load_n(&pds->get_requests, __ATOMIC_SEQ_CST);
+	tap_ok(rc == 1 && time(NULL) - t0 <= 5 && atoi(cursor) > 0 && atoi(cursor) <= asked,
+	       "SIGTERM after %d repositories: exit %d within 5 s, resume point %s", asked, rc, cursor);
+	reset_counts();
+	pds->delay_ms = 0;
+	rc = finish(start("term2.log", NULL, NULL));
+	tap_ok(rc == 0 && !strcmp(pds->first_cursor, cursor) && fakepds_wrong_in_store(pds, js) == 0 &&
+	           stream_msgs(js, "KV_record") == RECORDS,
+	       "started again: resumed at %s, every record stored once (exit %d)", pds->first_cursor, rc);
+}
+
 static void bad_options(void)
 {
 	char cmd[1024];
@@ -242,6 +271,7 @@ int main(void)
 	from_stdin(js);
 	given_up();
 	after_reset(js);
+	term_and_resume(js);
 	bad_options();
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

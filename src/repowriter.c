@@ -12,16 +12,21 @@
  * an error: the firehose is then writing it, which takes precedence anyway. */
 #define MAX_RACES 8
 
-/* Whether what the key holds (its last message) stays: a revision at or past rev. Revisions
- * are TIDs, which sort as strings; a write without Atkv-Rev (by hand) counts as oldest. */
-static bool keeps(natsMsg *last, const char *rev, size_t rev_n)
+/* Whether what the key holds (its last message) stays: the same record (its CID: nothing to
+ * rewrite, whatever revision wrote it), or a put or delete at rev or later. Revisions are TIDs,
+ * which sort as strings; a write without Atkv-Rev (by hand) counts as oldest. */
+static bool keeps(natsMsg *last, const struct atkv_record_meta *meta)
 {
-	const char *stored = NULL;
+	const char *stored = NULL, *cid = NULL, *op = NULL;
+	if (natsMsgHeader_Get(last, "KV-Operation", &op) != NATS_OK && meta->cid &&
+	    natsMsgHeader_Get(last, "Atkv-Cid", &cid) == NATS_OK && cid && strlen(cid) == meta->cid_n &&
+	    !memcmp(cid, meta->cid, meta->cid_n))
+		return true;
 	if (natsMsgHeader_Get(last, "Atkv-Rev", &stored) != NATS_OK || !stored)
 		return false;
 	size_t sn = strlen(stored);
-	int cmp = memcmp(stored, rev, sn < rev_n ? sn : rev_n);
-	return cmp > 0 || (cmp == 0 && sn >= rev_n);
+	int cmp = memcmp(stored, meta->rev, sn < meta->rev_n ? sn : meta->rev_n);
+	return cmp > 0 || (cmp == 0 && sn >= meta->rev_n);
 }
 
 static int nats_why(natsStatus s, char *why, size_t why_n)
@@ -86,7 +91,7 @@ static int put(jsCtx *js, const char *key, const char *json, size_t n, const str
 		}
 		if (s != NATS_OK)
 			return nats_why(s, why, why_n);
-		bool kept = keeps(held, meta->rev, meta->rev_n);
+		bool kept = keeps(held, meta);
 		last = natsMsg_GetSequence(held);
 		natsMsg_Destroy(held);
 		if (kept)

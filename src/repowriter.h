@@ -15,7 +15,8 @@
 enum atkv_repowrite {
 	ATKV_REPOWRITE_NEW = 1,      /* the key held nothing: written */
 	ATKV_REPOWRITE_OVER,         /* it held an older revision (or one without Atkv-Rev): written */
-	ATKV_REPOWRITE_KEPT,         /* it holds this revision or a later one, put or delete: left */
+	ATKV_REPOWRITE_KEPT,         /* it holds this record (same CID), or this revision or a later
+	                              * one, put or delete: left */
 };
 
 /* Puts json[0..n) at key (atkv_key_build) of bucket `record`, with meta (its rev is required:

@@ -93,6 +93,12 @@ int main(void)
 	live(KEY("older"), "{\"live\":1}", false, OLD);
 	check("a live put at an older rev: written over", KEY("older"), backfill(KEY("older"), "{\"v\":2}", MID),
 	      ATKV_REPOWRITE_OVER, "{\"v\":2}", MID);
+	live(KEY("same-cid"), "{\"v\":1}", false, OLD);
+	struct atkv_record_meta same = meta(MID, "bafylive");
+	char why0[128];
+	check("the same record (CID) at an older rev: kept, nothing rewritten", KEY("same-cid"),
+	      atkv_repo_put(js, KEY("same-cid"), "{\"v\":1}", 7, &same, why0, sizeof(why0)), ATKV_REPOWRITE_KEPT,
+	      "{\"v\":1}", OLD);
 	live(KEY("deleted"), NULL, true, NEW);
 	check("a live delete at a later rev: not resurrected", KEY("deleted"), backfill(KEY("deleted"), "{\"v\":1}", MID),
 	      ATKV_REPOWRITE_KEPT, "DEL", NEW);

@@ -135,8 +135,12 @@ static int on_record(void *arg, const struct atkv_repo_record *r)
 	return 0;
 }
 
-int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
-                       size_t why_n)
+/* A buffer kept between repositories past this size is let go: one huge repository must not
+ * hold its memory for the rest of the run. */
+#define KEEP_BUFFER_MAX (32u << 20)
+
+static int backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
+                         size_t why_n)
 {
 	memset(res, 0, sizeof(*res));
 	res->retry_after_s = -1;
@@ -174,4 +178,13 @@ int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_bac
 	}
 	snprintf(res->rev, sizeof(res->rev), "%s", commit.rev);
 	return 0;
+}
+
+int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
+                       size_t why_n)
+{
+	int rc = backfill_repo(b, did, res, why, why_n);
+	if (b->body.cap > KEEP_BUFFER_MAX)
+		atkv_buf_free(&b->body);
+	return rc;
 }

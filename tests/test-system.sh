@@ -18,8 +18,9 @@
 # and starts nothing; the three services reach `active` (the builder and the indexer are
 # Type=notify: active means READY=1); the builder's journal has its structured entries; the
 # index answers for every account of the capture with likes; SIGSTOP to the builder gets it
-# killed by the watchdog and restarted, resuming from its cursor; `systemctl stop atkv.target`
-# stops all three cleanly. Cleanup kills the namespace's PID 1 (everything in it dies with it),
+# killed by the watchdog and restarted, resuming from its cursor; atkv-backfill.service, started
+# by hand, stores a repository served inside the system; `systemctl stop atkv.target` stops all
+# three cleanly. Cleanup kills the namespace's PID 1 (everything in it dies with it),
 # unmounts the overlay and checks that no process of the test is left.
 #
 # Needs root, util-linux (unshare, nsenter), systemd, python3. Not part of `make check` (it
@@ -442,6 +443,44 @@ else
 	notok "SIGSTOP to the builder (PID $pid): killed by the watchdog and restarted within $((watchdog + 60)) s"
 	diag_units atkv-builder.service
 fi
+
+# ---- atkv-backfill.service, started by hand ----
+# A PDS inside the system: python3's http.server answering listRepos and getRepo (it ignores the
+# query) with files, the repository one the reference PDS recorded (tests/data/repo-ann.car).
+# `source` and `pds` set in atkv.conf; `systemctl start atkv-backfill` (a oneshot: it returns
+# when the backfill has ended) must succeed and store the repository's records.
+pdsdir=$merged/var/tmp/atkv-system-test/pds
+mkdir -p "$pdsdir/xrpc"
+ann_did=$(sed -n '1s/.*"did":"\([^"]*\)".*/\1/p' "$top/tests/data/repo-expected.jsonl")
+ann_rev=$(sed -n '1s/.*"rev":"\([^"]*\)".*/\1/p' "$top/tests/data/repo-expected.jsonl")
+printf '{"repos":[{"did":"%s","head":"x","rev":"%s","active":true}]}' "$ann_did" "$ann_rev" \
+	>"$pdsdir/xrpc/com.atproto.sync.listRepos"
+cp "$top/tests/data/repo-ann.car" "$pdsdir/xrpc/com.atproto.sync.getRepo"
+chmod -R a+rX "$pdsdir"
+pds_port=2584
+sys systemd-run --quiet --unit=atkv-test-pds python3 -m http.server --bind 127.0.0.1 \
+	--directory /var/tmp/atkv-system-test/pds "$pds_port" >"$tmp/pds.log" 2>&1
+pds_up() { sys python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$pds_port/xrpc/com.atproto.sync.listRepos')" 2>/dev/null; }
+wait_for 20 pds_up || notok "the test's PDS (python3 -m http.server) answers"
+printf 'source = http://127.0.0.1:%s\npds = http://127.0.0.1:%s\n' "$pds_port" "$pds_port" >>"$merged/etc/atkv/atkv.conf"
+if sys systemctl start atkv-backfill >"$tmp/backfill-start.log" 2>&1; then
+	how="Result=$(prop atkv-backfill Result), exit $(prop atkv-backfill ExecMainStatus)"
+	check "systemctl start atkv-backfill: ran to its end ($how)" test "$how" = "Result=success, exit 0"
+else
+	notok "systemctl start atkv-backfill"
+	diag_file "$tmp/backfill-start.log"
+fi
+records=$(grep -o '"path"' <(sed -n 1p "$top/tests/data/repo-expected.jsonl") | wc -l)
+if sys journalctl -u atkv-backfill --no-pager -o cat | grep -q "1/1 repositories (0 already current), $records records ($records written"; then
+	ok "journalctl -u atkv-backfill: 1/1 repositories, $records records written"
+else
+	notok "journalctl -u atkv-backfill: 1/1 repositories, $records records written"
+	sys journalctl -u atkv-backfill --no-pager -o cat 2>&1 | tail -n 10 | diag
+fi
+profile="at://$ann_did/app.bsky.actor.profile/self"
+got_profile() { sys /usr/bin/atkv get "$profile" 2>&1 | grep -q '"$type":"app.bsky.actor.profile"'; }
+check "atkv get $profile: the backfilled record" got_profile
+sys systemctl stop atkv-test-pds.service
 
 # ---- a clean stop ----
 # The services are PartOf=atkv.target: stopping the target stops them. systemctl returns when

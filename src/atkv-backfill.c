@@ -128,6 +128,19 @@ static int64_t now_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* The deadline of a condition wait 200 ms from now (the signal flag is looked at that often). */
+static struct timespec in_200ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_nsec += 200 * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 /* Queues a repository. A fresh one (from the listing) waits while MAX_QUEUE are queued and
  * counts as listed; a retry never waits (the workers must not block each other). */
 static int push(struct work *w, const char *did, const char *rev, uint64_t page, int attempts, int64_t not_before_ms,
@@ -162,27 +175,33 @@ static int push(struct work *w, const char *did, const char *rev, uint64_t page,
 	return 0;
 }
 
-/* Waits for a repository to do; false once there is none left (or a stop). */
+/* Waits for a repository whose time has come: one waiting to be tried again goes to the back
+ * of the queue, so no worker sleeps on it while others are ready. False once there is none
+ * left (or a stop). */
 static bool pop(struct work *w, struct item *out)
 {
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		if (stop_requested)
 			break;
-		if (w->count) {
-			*out = w->q[w->head];
+		int64_t now = now_ms();
+		for (size_t tries = w->count; tries; tries--) {
+			struct item *it = &w->q[w->head];
+			if (it->not_before_ms <= now) {
+				*out = *it;
+				w->head = (w->head + 1) % w->cap;
+				w->count--;
+				w->busy++;
+				pthread_cond_broadcast(&w->changed); /* room for the listing */
+				pthread_mutex_unlock(&w->mu);
+				return true;
+			}
+			w->q[(w->head + w->count) % w->cap] = *it; /* to the back (a full ring: in place) */
 			w->head = (w->head + 1) % w->cap;
-			w->count--;
-			w->busy++;
-			pthread_cond_broadcast(&w->changed); /* room for the listing */
-			pthread_mutex_unlock(&w->mu);
-			return true;
 		}
-		if (w->listing_done && !w->busy)
+		if (!w->count && w->listing_done && !w->busy)
 			break;
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_sec += 1;
+		struct timespec t = in_200ms();
 		pthread_cond_timedwait(&w->changed, &w->mu, &t);
 	}
 	pthread_cond_broadcast(&w->changed);
@@ -223,15 +242,6 @@ static void finished(struct work *w, const struct item *it, const struct atkv_ba
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* A stop came before the repository taken was begun. */
-static void abandon(struct work *w)
-{
-	pthread_mutex_lock(&w->mu);
-	w->busy--;
-	pthread_cond_broadcast(&w->changed);
-	pthread_mutex_unlock(&w->mu);
-}
-
 static void *worker(void *arg)
 {
 	struct work *w = arg;
@@ -244,15 +254,6 @@ static void *worker(void *arg)
 	}
 	struct item it;
 	while (pop(w, &it)) {
-		int64_t wait = it.not_before_ms - now_ms();
-		while (wait > 0 && !stop_requested) {
-			usleep((useconds_t)(wait > 200 ? 200 : wait) * 1000);
-			wait = it.not_before_ms - now_ms();
-		}
-		if (stop_requested) {
-			abandon(w); /* not finished: its page stays open, the next run does it */
-			break;
-		}
 		struct atkv_backfill_result r = {.retry_after_s = -1};
 		char done_rev[ATKV_TID_LEN + 1];
 		if (!w->force && atkv_repostate_rev(w->state, it.did, done_rev) == 0 &&
@@ -565,13 +566,7 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&w.mu);
 		bool over = stop_requested || (w.listing_done && !w.count && !w.busy);
 		if (!over) {
-			struct timespec t;
-			clock_gettime(CLOCK_REALTIME, &t);
-			t.tv_nsec += 200 * 1000000L;
-			if (t.tv_nsec >= 1000000000L) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000L;
-			}
+			struct timespec t = in_200ms();
 			pthread_cond_timedwait(&w.changed, &w.mu, &t);
 		}
 		pthread_mutex_unlock(&w.mu);

@@ -179,6 +179,8 @@ static bool serve(int fd, const char *path, void *arg)
 		__atomic_add_fetch(&p->get_requests, 1, __ATOMIC_SEQ_CST);
 		if (r < 0)
 			return httpserver_reply(fd, 400, "", "{\"error\":\"RepoNotFound\"}", 24);
+		if (r == p->busy_repo && __atomic_fetch_sub(&p->busy_times, 1, __ATOMIC_SEQ_CST) > 0)
+			return httpserver_reply(fd, 429, "Retry-After: 1\r\n", "{\"error\":\"RateLimitExceeded\"}", 29);
 		if (p->delay_ms)
 			usleep((useconds_t)p->delay_ms * 1000);
 		return httpserver_reply(fd, 200, "Content-Type: application/vnd.ipld.car\r\n", p->repos[r].car.data,
@@ -193,6 +195,7 @@ struct fakepds *fakepds_start(long repos, long records, int threads)
 	if (!p)
 		return NULL;
 	p->n_repos = repos;
+	p->busy_repo = -1;
 	make_repos(p, records);
 	if (!(p->http = httpserver_start_threads(serve, p, &p->port, threads))) {
 		fakepds_stop(p);

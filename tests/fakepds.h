@@ -34,6 +34,8 @@ struct fakepds {
 	char url[64];             /* http://127.0.0.1:PORT: PDS, PLC and listRepos source at once */
 	int delay_ms;             /* each getRepo answer waits this long */
 	int page_limit;           /* listRepos pages hold at most this many (0: as asked) */
+	long busy_repo;           /* getRepo of this repository answers 429 (Retry-After: 1) ... */
+	int busy_times;           /* ... this many times first */
 	/* Counted as served: */
 	int list_requests, get_requests;
 	char first_cursor[32];    /* of the first listRepos request ("" when it had none) */

@@ -51,6 +51,7 @@ const char *atkv_strerror(int code)
 	case ATKV_E_DB: return "database error";
 	case ATKV_E_STOPPED: return "stopped before finishing";
 	case ATKV_E_MST: return "repository tree (MST) node breaks the MST rules";
+	case ATKV_E_SIGNATURE: return "signature does not verify with the signing key";
 	}
 	return "unknown error";
 }

@@ -44,6 +44,7 @@ enum atkv_code {
 	ATKV_E_DB = -32,            /* the database (SQLite) failed */
 	ATKV_E_STOPPED = -33,       /* stopped at the caller's request before finishing */
 	ATKV_E_MST = -34,           /* a repository tree node that breaks the MST rules */
+	ATKV_E_SIGNATURE = -35,     /* a signature that does not verify, or a key that is no key */
 };
 
 /* A short fixed description of code; never NULL. */

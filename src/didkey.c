@@ -1,0 +1,114 @@
+/* didkey.c — did:key and publicKeyMultibase read and written (see didkey.h). Base58 is done
+ * here, on at most a few dozen bytes: schoolbook base conversion is plenty. */
+#include "didkey.h"
+#include "err.h"
+
+#include <string.h>
+
+static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/* The multicodec varints of the two key types, as they open the decoded bytes. */
+static const uint8_t P256_PREFIX[] = {0x80, 0x24};
+static const uint8_t K256_PREFIX[] = {0xe7, 0x01};
+
+/* Base58btc s[0..n) into out (big-endian, leading '1's as zero bytes). Returns the length,
+ * or -1 when a character is not base58 or the value does not fit in cap bytes. */
+static long b58_decode(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+	size_t zeros = 0, len = 0; /* len: bytes of the value so far, little-endian in out */
+	while (zeros < n && s[zeros] == '1')
+		zeros++;
+	for (size_t i = zeros; i < n; i++) {
+		const char *at = s[i] ? memchr(b58, s[i], sizeof(b58) - 1) : NULL;
+		if (!at)
+			return -1;
+		unsigned carry = (unsigned)(at - b58);
+		for (size_t j = 0; j < len; j++) {
+			carry += (unsigned)out[j] * 58;
+			out[j] = (uint8_t)carry;
+			carry >>= 8;
+		}
+		for (; carry; carry >>= 8) {
+			if (len == cap)
+				return -1;
+			out[len++] = (uint8_t)carry;
+		}
+	}
+	if (len + zeros > cap)
+		return -1;
+	for (size_t i = 0; i < len / 2; i++) {
+		uint8_t t = out[i];
+		out[i] = out[len - 1 - i];
+		out[len - 1 - i] = t;
+	}
+	memmove(out + zeros, out, len);
+	memset(out, 0, zeros);
+	return (long)(len + zeros);
+}
+
+/* p[0..n) big-endian in base58btc into out. Returns the length, or -1 when cap is too small. */
+static long b58_encode(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	uint8_t digits[96]; /* little-endian base-58 digits: 35 bytes need 48 */
+	size_t len = 0, zeros = 0;
+	while (zeros < n && !p[zeros])
+		zeros++;
+	for (size_t i = zeros; i < n; i++) {
+		unsigned carry = p[i];
+		for (size_t j = 0; j < len; j++) {
+			carry += (unsigned)digits[j] << 8;
+			digits[j] = (uint8_t)(carry % 58);
+			carry /= 58;
+		}
+		for (; carry; carry /= 58) {
+			if (len == sizeof(digits))
+				return -1;
+			digits[len++] = (uint8_t)(carry % 58);
+		}
+	}
+	if (zeros + len >= cap)
+		return -1;
+	size_t k = 0;
+	for (; k < zeros; k++)
+		out[k] = '1';
+	for (size_t j = len; j--;)
+		out[k++] = b58[digits[j]];
+	out[k] = '\0';
+	return (long)k;
+}
+
+int atkv_didkey_parse(const char *s, size_t n, struct atkv_pubkey *k)
+{
+	if (n >= 8 && !memcmp(s, "did:key:", 8)) {
+		s += 8;
+		n -= 8;
+	}
+	if (n < 2 || s[0] != 'z')
+		return ATKV_E_SYNTAX;
+	uint8_t raw[64];
+	long len = b58_decode(s + 1, n - 1, raw, sizeof(raw));
+	if (len < 2)
+		return ATKV_E_SYNTAX;
+	if (!memcmp(raw, P256_PREFIX, 2))
+		k->curve = ATKV_CURVE_P256;
+	else if (!memcmp(raw, K256_PREFIX, 2))
+		k->curve = ATKV_CURVE_K256;
+	else
+		return ATKV_E_ARG;
+	if (len != 2 + ATKV_POINT_BYTES || (raw[2] != 0x02 && raw[2] != 0x03))
+		return ATKV_E_SIGNATURE;
+	memcpy(k->point, raw + 2, ATKV_POINT_BYTES);
+	return 0;
+}
+
+long atkv_didkey_format(const struct atkv_pubkey *k, char *out, size_t cap)
+{
+	uint8_t raw[2 + ATKV_POINT_BYTES];
+	memcpy(raw, k->curve == ATKV_CURVE_P256 ? P256_PREFIX : K256_PREFIX, 2);
+	memcpy(raw + 2, k->point, ATKV_POINT_BYTES);
+	if (cap < 10)
+		return ATKV_E_BUFFER;
+	memcpy(out, "did:key:z", 9);
+	long len = b58_encode(raw, sizeof(raw), out + 9, cap - 9);
+	return len < 0 ? ATKV_E_BUFFER : len + 9;
+}

@@ -77,28 +77,61 @@ static long b58_encode(const uint8_t *p, size_t n, char *out, size_t cap)
 	return (long)k;
 }
 
+/* A point of curve, compressed (33 bytes) or uncompressed (65: then compressed here, from x
+ * and y's parity). */
+static int point(const uint8_t *raw, long len, enum atkv_curve curve, struct atkv_pubkey *k)
+{
+	k->curve = curve;
+	if (len == 65 && raw[0] == 0x04) {
+		k->point[0] = (uint8_t)(0x02 | (raw[64] & 1));
+		memcpy(k->point + 1, raw + 1, 32);
+		return 0;
+	}
+	if (len != ATKV_POINT_BYTES || (raw[0] != 0x02 && raw[0] != 0x03))
+		return ATKV_E_SIGNATURE;
+	memcpy(k->point, raw, ATKV_POINT_BYTES);
+	return 0;
+}
+
+/* The bytes of a base58btc multibase s[0..n) into raw; their length, or -1. */
+static long multibase(const char *s, size_t n, uint8_t *raw, size_t cap)
+{
+	if (n < 2 || s[0] != 'z')
+		return -1;
+	return b58_decode(s + 1, n - 1, raw, cap);
+}
+
 int atkv_didkey_parse(const char *s, size_t n, struct atkv_pubkey *k)
 {
 	if (n >= 8 && !memcmp(s, "did:key:", 8)) {
 		s += 8;
 		n -= 8;
 	}
-	if (n < 2 || s[0] != 'z')
-		return ATKV_E_SYNTAX;
-	uint8_t raw[64];
-	long len = b58_decode(s + 1, n - 1, raw, sizeof(raw));
+	uint8_t raw[80];
+	long len = multibase(s, n, raw, sizeof(raw));
 	if (len < 2)
 		return ATKV_E_SYNTAX;
 	if (!memcmp(raw, P256_PREFIX, 2))
-		k->curve = ATKV_CURVE_P256;
-	else if (!memcmp(raw, K256_PREFIX, 2))
-		k->curve = ATKV_CURVE_K256;
+		return point(raw + 2, len - 2, ATKV_CURVE_P256, k);
+	if (!memcmp(raw, K256_PREFIX, 2))
+		return point(raw + 2, len - 2, ATKV_CURVE_K256, k);
+	return ATKV_E_ARG;
+}
+
+int atkv_didkey_parse_method(const char *type, const char *s, size_t n, struct atkv_pubkey *k)
+{
+	if (!strcmp(type, "Multikey"))
+		return atkv_didkey_parse(s, n, k);
+	enum atkv_curve curve;
+	if (!strcmp(type, "EcdsaSecp256r1VerificationKey2019"))
+		curve = ATKV_CURVE_P256;
+	else if (!strcmp(type, "EcdsaSecp256k1VerificationKey2019"))
+		curve = ATKV_CURVE_K256;
 	else
 		return ATKV_E_ARG;
-	if (len != 2 + ATKV_POINT_BYTES || (raw[2] != 0x02 && raw[2] != 0x03))
-		return ATKV_E_SIGNATURE;
-	memcpy(k->point, raw + 2, ATKV_POINT_BYTES);
-	return 0;
+	uint8_t raw[80];
+	long len = multibase(s, n, raw, sizeof(raw));
+	return len < 0 ? ATKV_E_SYNTAX : point(raw, len, curve, k);
 }
 
 long atkv_didkey_format(const struct atkv_pubkey *k, char *out, size_t cap)

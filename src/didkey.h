@@ -1,6 +1,8 @@
-/* didkey.h — atproto signing keys as they are written: a did:key, or the publicKeyMultibase of
- * a DID document — multibase base58btc ('z') of a multicodec varint (p256-pub 0x1200,
- * secp256k1-pub 0xe7) and a compressed curve point — read into the curve and the point. */
+/* didkey.h — atproto signing keys as they are written, read into their curve and point: a
+ * did:key or a Multikey publicKeyMultibase (multibase base58btc 'z' of a multicodec varint,
+ * p256-pub 0x1200 or secp256k1-pub 0xe7, and the point), or the older DID document suites
+ * (EcdsaSecp256k1VerificationKey2019 / ...r1...: the point alone, the curve named by the type).
+ * Points come compressed or uncompressed; they are kept compressed. */
 #ifndef ATKV_DIDKEY_H
 #define ATKV_DIDKEY_H
 
@@ -24,6 +26,10 @@ struct atkv_pubkey {
  * ATKV_E_SIGNATURE (not a compressed point of that length). The point is not checked to be on
  * the curve here: loading it for a verification does that. */
 int atkv_didkey_parse(const char *s, size_t n, struct atkv_pubkey *k);
+
+/* Reads a DID document's verification method: its type and publicKeyMultibase s[0..n).
+ * Returns as atkv_didkey_parse; ATKV_E_ARG also for a type not listed above. */
+int atkv_didkey_parse_method(const char *type, const char *s, size_t n, struct atkv_pubkey *k);
 
 /* Writes k as "did:key:z..." into out (NUL-terminated). Returns the length, or ATKV_E_BUFFER. */
 #define ATKV_DIDKEY_MAX 64

@@ -1,6 +1,7 @@
 /* test-sigverify.c — did:key reading and writing, and ECDSA verification (src/didkey.c,
  * src/sigverify.c), against the atproto interop fixtures: every crypto/signature-fixtures.json
- * case verifies or is refused as it says (high-S and DER signatures refused), every did:key of
+ * case verifies or is refused as it says (high-S and DER signatures refused) and its key reads
+ * the same as did:key and in its DID document suite, every did:key of
  * the w3c fixtures reads and writes back to itself and loads as a point on its curve; then
  * refusals of our own: a changed message, a bad base58 character, an unknown multicodec, a
  * short key, a point off the curve. */
@@ -43,6 +44,13 @@ static void signature_fixtures(void)
 		struct atkv_pubkey k;
 		struct atkv_sigkey *key = NULL;
 		int rc = atkv_didkey_parse(did, strlen(did), &k);
+		/* The same key in the DID document suite the case names: the same point. */
+		const char *suite = json_string_value(json_object_get(c, "didDocSuite"));
+		const char *mb = json_string_value(json_object_get(c, "publicKeyMultibase"));
+		struct atkv_pubkey legacy;
+		if (!rc && (atkv_didkey_parse_method(suite, mb, strlen(mb), &legacy) || legacy.curve != k.curve ||
+		            memcmp(legacy.point, k.point, ATKV_POINT_BYTES)))
+			rc = -1000;
 		if (!rc)
 			rc = atkv_sigkey_load(&k, &key);
 		if (!rc && mn >= 0 && sn >= 0)

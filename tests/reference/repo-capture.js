@@ -5,7 +5,9 @@
 // the commit's rev from com.atproto.sync.getLatestCommit.
 //
 // Output: ../data/repo-<handle>.car for each account, and ../data/repo-expected.jsonl, one line
-// per account: {"handle", "did", "rev", "commit", "records": [{"path", "cid", "value"}]}.
+// per account: {"handle", "did", "rev", "commit", "signingKey", "records": [{"path", "cid",
+// "value"}]}, signingKey being the #atproto verification method of its DID document (PLC):
+// {"type", "publicKeyMultibase"}, the key that signed the commit.
 //
 // Usage: node repo-capture.js [OUTDIR]   (default ../data)
 
@@ -103,7 +105,11 @@ async function main() {
       } while (cursor)
     }
     records.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-    lines.push(JSON.stringify({ handle: `${name}.test`, did: d, rev: latest.rev, commit: latest.cid, records }))
+    const doc = await (await fetch(`${network.plc.url}/${encodeURIComponent(d)}`)).json()
+    const vm = (doc.verificationMethod || []).find((m) => m.id === '#atproto' || m.id === `${d}#atproto`)
+    if (!vm) throw new Error(`${d}: no #atproto key in its DID document`)
+    const signingKey = { type: vm.type, publicKeyMultibase: vm.publicKeyMultibase }
+    lines.push(JSON.stringify({ handle: `${name}.test`, did: d, rev: latest.rev, commit: latest.cid, signingKey, records }))
     log(`${name}.test: ${records.length} records, ${car.length} bytes of CAR, rev ${latest.rev}`)
   }
   fs.writeFileSync(path.join(OUT, 'repo-expected.jsonl'), lines.join('\n') + '\n')

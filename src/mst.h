@@ -10,11 +10,10 @@
 #include "car.h"
 #include "cid.h"
 #include "err.h"
+#include "mstnode.h"
 
 struct atkv_sha256;
 
-/* Longest key (a record path, "collection/rkey") accepted. */
-#define ATKV_MST_KEY_MAX 1024
 
 /* The layer (height) of a key: its SHA-256's leading zero bits, divided by two. */
 int atkv_mst_layer(struct atkv_sha256 *h, const uint8_t *key, size_t n);

@@ -447,6 +447,11 @@ fail:
 	return rc;
 }
 
+int atkv_firehose_block(void *fh, const uint8_t *cid, size_t cid_n, const uint8_t **data, size_t *n)
+{
+	return atkv_car_get(((struct atkv_firehose *)fh)->car, cid, cid_n, data, n);
+}
+
 int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, size_t *len,
                          struct atkv_err *err)
 {

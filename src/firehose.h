@@ -89,6 +89,11 @@ void atkv_firehose_set_json_max(struct atkv_firehose *fh, size_t max);
 int atkv_firehose_record(struct atkv_firehose *fh, size_t i, const char **json, size_t *len,
                          struct atkv_err *err);
 
+/* A block of the last decoded #commit or #sync's CAR slice by its binary CID (checked against
+ * it): 0 with *data and *n (valid as the frame is), ATKV_E_BLOCK_MISSING or ATKV_E_CID_MISMATCH.
+ * Its signature fits atkv_mstedit_get, with fh as arg. */
+int atkv_firehose_block(void *fh, const uint8_t *cid, size_t cid_n, const uint8_t **data, size_t *n);
+
 /* The name of an action: "create", "update", "delete". */
 const char *atkv_action_name(enum atkv_action a);
 

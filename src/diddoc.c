@@ -73,29 +73,42 @@ static bool origin_ok(const char *u)
 	return !*rest || !strcmp(rest, "/");
 }
 
-int atkv_diddoc_pds(const char *json, size_t n, const char *did, char *url, size_t url_n, char *why, size_t why_n)
+/* The document json[0..n) of did as an object whose id is did; NULL with why. */
+static json_t *load_doc(const char *json, size_t n, const char *did, char *why, size_t why_n)
 {
 	json_error_t jerr;
 	json_t *doc = json_loadb(json, n, 0, &jerr);
-	int rc = ATKV_E_SYNTAX;
 	const char *id = json_string_value(json_object_get(doc, "id"));
 	if (!doc || !json_is_object(doc)) {
 		snprintf(why, why_n, "the DID document of %s is not a JSON object", did);
-		goto done;
-	}
-	if (!id || strcmp(id, did)) {
+	} else if (!id || strcmp(id, did)) {
 		snprintf(why, why_n, "the DID document of %s names another DID (%.100s)", did, id ? id : "none");
-		goto done;
+	} else {
+		return doc;
 	}
-	size_t i, dn = strlen(did);
+	json_decref(doc);
+	return NULL;
+}
+
+/* Whether id is did's fragment frag ("#atproto"), written relative or whole ("DID#atproto"). */
+static bool is_fragment(const char *id, const char *did, const char *frag)
+{
+	size_t dn = strlen(did);
+	return id && (!strcmp(id, frag) || (!strncmp(id, did, dn) && !strcmp(id + dn, frag)));
+}
+
+int atkv_diddoc_pds(const char *json, size_t n, const char *did, char *url, size_t url_n, char *why, size_t why_n)
+{
+	json_t *doc = load_doc(json, n, did, why, why_n);
+	int rc = ATKV_E_SYNTAX;
+	if (!doc)
+		return rc;
+	size_t i;
 	json_t *s;
 	json_array_foreach(json_object_get(doc, "service"), i, s) {
-		const char *sid = json_string_value(json_object_get(s, "id"));
 		const char *type = json_string_value(json_object_get(s, "type"));
 		const char *end = json_string_value(json_object_get(s, "serviceEndpoint"));
-		bool ours = sid && (!strcmp(sid, "#atproto_pds") ||
-		                    (!strncmp(sid, did, dn) && !strcmp(sid + dn, "#atproto_pds")));
-		if (!ours)
+		if (!is_fragment(json_string_value(json_object_get(s, "id")), did, "#atproto_pds"))
 			continue;
 		if (!type || strcmp(type, "AtprotoPersonalDataServer")) {
 			snprintf(why, why_n, "the #atproto_pds service of %s is of type %.100s, not AtprotoPersonalDataServer",
@@ -122,6 +135,30 @@ int atkv_diddoc_pds(const char *json, size_t n, const char *did, char *url, size
 	}
 	snprintf(why, why_n, "the DID document of %s names no #atproto_pds service", did);
 done:
+	json_decref(doc);
+	return rc;
+}
+
+int atkv_diddoc_key(const char *json, size_t n, const char *did, struct atkv_pubkey *key, char *why, size_t why_n)
+{
+	json_t *doc = load_doc(json, n, did, why, why_n);
+	if (!doc)
+		return ATKV_E_SYNTAX;
+	int rc = ATKV_E_SYNTAX;
+	size_t i;
+	json_t *m;
+	snprintf(why, why_n, "the DID document of %s names no #atproto verification method", did);
+	json_array_foreach(json_object_get(doc, "verificationMethod"), i, m) {
+		if (!is_fragment(json_string_value(json_object_get(m, "id")), did, "#atproto"))
+			continue;
+		const char *type = json_string_value(json_object_get(m, "type"));
+		const char *mb = json_string_value(json_object_get(m, "publicKeyMultibase"));
+		rc = type && mb && atkv_didkey_parse_method(type, mb, strlen(mb), key) == 0 ? 0 : ATKV_E_SYNTAX;
+		if (rc)
+			snprintf(why, why_n, "the #atproto key of %s is not one atproto signs with (%.40s %.100s)", did,
+			         type ? type : "no type", mb ? mb : "no publicKeyMultibase");
+		break;
+	}
 	json_decref(doc);
 	return rc;
 }

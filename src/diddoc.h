@@ -1,10 +1,12 @@
-/* diddoc.h — DID documents (atproto DID spec) as far as the backfill needs them: where a DID's
- * document is fetched (did:plc from a PLC directory, did:web from its host), and the PDS it
- * names (its #atproto_pds service), checked to be a plain origin URL. */
+/* diddoc.h — DID documents (atproto DID spec) as far as atkv needs them: where a DID's document
+ * is fetched (did:plc from a PLC directory, did:web from its host), the PDS it names (its
+ * #atproto_pds service, checked to be a plain origin URL), and its signing key (#atproto). */
 #ifndef ATKV_DIDDOC_H
 #define ATKV_DIDDOC_H
 
 #include <stddef.h>
+
+#include "didkey.h"
 
 /* Longest URL written by these functions, with its NUL. */
 #define ATKV_DIDDOC_URL_MAX 512
@@ -20,5 +22,10 @@ int atkv_diddoc_url(const char *did, const char *plc, char *url, size_t url_n);
  * origin (https://host[:port], or http:// for localhost and 127.0.0.1) without path, query or
  * user. Writes it without a trailing slash into url. Returns 0, or ATKV_E_SYNTAX with why. */
 int atkv_diddoc_pds(const char *json, size_t n, const char *did, char *url, size_t url_n, char *why, size_t why_n);
+
+/* The signing key of the document json[0..n) of did: its verification method with id "#atproto"
+ * (or DID#atproto), Multikey or one of the older suites. Returns 0, or ATKV_E_SYNTAX with why
+ * (also for a key atproto does not sign with). */
+int atkv_diddoc_key(const char *json, size_t n, const char *did, struct atkv_pubkey *key, char *why, size_t why_n);
 
 #endif

@@ -12,7 +12,9 @@
 
 struct atkv_sigkey {
 	EVP_PKEY *pkey;
+	struct atkv_pubkey pub;
 	enum atkv_curve curve;
+	int refs;                /* holders: a cache and the verifications using its entry */
 };
 
 /* Half the order of each curve's group, big-endian: an s above it is "high". */
@@ -43,6 +45,8 @@ int atkv_sigkey_load(const struct atkv_pubkey *k, struct atkv_sigkey **out)
 	if (EVP_PKEY_fromdata(ctx, &key->pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
 		goto out;
 	key->curve = k->curve;
+	key->pub = *k;
+	key->refs = 1;
 	*out = key;
 	key = NULL;
 	rc = 0;
@@ -54,9 +58,17 @@ out:
 	return rc;
 }
 
+const struct atkv_pubkey *atkv_sigkey_pub(const struct atkv_sigkey *key) { return &key->pub; }
+
+struct atkv_sigkey *atkv_sigkey_ref(struct atkv_sigkey *key)
+{
+	__atomic_add_fetch(&key->refs, 1, __ATOMIC_RELAXED);
+	return key;
+}
+
 void atkv_sigkey_free(struct atkv_sigkey *key)
 {
-	if (!key)
+	if (!key || __atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	EVP_PKEY_free(key->pkey);
 	free(key);

@@ -15,6 +15,10 @@ struct atkv_sigkey;
 /* Returns 0 with *out (free with atkv_sigkey_free), ATKV_E_SIGNATURE when the point is not on
  * the curve, or ATKV_E_NOMEM. */
 int atkv_sigkey_load(const struct atkv_pubkey *k, struct atkv_sigkey **out);
+/* The key as it was loaded. */
+const struct atkv_pubkey *atkv_sigkey_pub(const struct atkv_sigkey *key);
+/* One more holder of key (each holder frees it once); returns key. */
+struct atkv_sigkey *atkv_sigkey_ref(struct atkv_sigkey *key);
 void atkv_sigkey_free(struct atkv_sigkey *key);
 
 /* Returns 0 when sig[0..sig_n) is key's signature of msg[0..n), else ATKV_E_SIGNATURE (also for

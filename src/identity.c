@@ -1,0 +1,149 @@
+/* identity.c — the signing-key cache (see identity.h). A jansson object maps each DID to its
+ * slot in a ring; the ring's next slot is the oldest, given to the next DID fetched. Fetches
+ * run without the lock, so a slow PLC directory holds up only the DIDs being fetched. */
+#define _DEFAULT_SOURCE
+#include "identity.h"
+#include "diddoc.h"
+
+#include <atkv/syntax.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct slot {
+	char did[ATKV_DID_MAX + 1];   /* "" when free */
+	struct atkv_sigkey *key;      /* the cache's reference */
+	int64_t fetched_ms;
+};
+
+struct atkv_identity {
+	struct atkv_identity_options o;
+	char plc[ATKV_DIDDOC_URL_MAX];
+	pthread_mutex_t mu;
+	json_t *index;                /* DID → slot number */
+	struct slot *slots;
+	size_t next;                  /* the oldest slot, given out next */
+	uint64_t fetches;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+struct atkv_identity *atkv_identity_new(const struct atkv_identity_options *o)
+{
+	struct atkv_identity *id = calloc(1, sizeof(*id));
+	if (!id)
+		return NULL;
+	id->o = *o;
+	if (id->o.capacity < 1)
+		id->o.capacity = 1;
+	snprintf(id->plc, sizeof(id->plc), "%s", o->plc ? o->plc : "https://plc.directory");
+	id->o.plc = id->plc;
+	pthread_mutex_init(&id->mu, NULL);
+	id->index = json_object();
+	id->slots = calloc(id->o.capacity, sizeof(*id->slots));
+	if (!id->index || !id->slots) {
+		atkv_identity_free(id);
+		return NULL;
+	}
+	return id;
+}
+
+void atkv_identity_free(struct atkv_identity *id)
+{
+	if (!id)
+		return;
+	for (size_t i = 0; id->slots && i < id->o.capacity; i++)
+		atkv_sigkey_free(id->slots[i].key);
+	free(id->slots);
+	json_decref(id->index);
+	pthread_mutex_destroy(&id->mu);
+	free(id);
+}
+
+static struct slot *find_locked(struct atkv_identity *id, const char *did)
+{
+	json_t *at = json_object_get(id->index, did);
+	return at ? &id->slots[json_integer_value(at)] : NULL;
+}
+
+/* Keeps key (the cache takes the reference given) as did's. */
+static void keep_locked(struct atkv_identity *id, const char *did, struct atkv_sigkey *key)
+{
+	struct slot *s = find_locked(id, did);
+	if (!s) {
+		s = &id->slots[id->next];
+		if (s->did[0])
+			json_object_del(id->index, s->did);
+		json_object_set_new(id->index, did, json_integer((json_int_t)id->next));
+		id->next = (id->next + 1) % id->o.capacity;
+		snprintf(s->did, sizeof(s->did), "%s", did);
+	}
+	atkv_sigkey_free(s->key);
+	s->key = key;
+	s->fetched_ms = now_ms();
+}
+
+/* did's document fetched and its key loaded. */
+static int fetch(struct atkv_identity *id, struct atkv_httpc *http, const char *did, struct atkv_sigkey **key, char *why,
+                 size_t why_n)
+{
+	char url[ATKV_DIDDOC_URL_MAX];
+	if (atkv_diddoc_url(did, id->plc, url, sizeof(url))) {
+		snprintf(why, why_n, "%s: no DID document to fetch (only did:plc and did:web are resolved)", did);
+		return ATKV_E_SYNTAX;
+	}
+	struct atkv_buf body = ATKV_BUF_INIT;
+	struct atkv_http_response resp = {0};
+	struct atkv_pubkey pk;
+	int rc = atkv_httpc_get(http, url, "application/did+ld+json, application/json", 1 << 20, &body, &resp, why, why_n);
+	if (rc) {
+		rc = ATKV_E_TIMEOUT;
+	} else if (resp.status != 200) {
+		snprintf(why, why_n, "%s: HTTP %d", url, resp.status);
+		rc = resp.status == 429 || resp.status >= 500 ? ATKV_E_TIMEOUT : ATKV_E_SYNTAX;
+	} else if (!(rc = atkv_diddoc_key(body.data, body.len, did, &pk, why, why_n)) && atkv_sigkey_load(&pk, key)) {
+		snprintf(why, why_n, "the #atproto key of %s is not a point of its curve", did);
+		rc = ATKV_E_SYNTAX;
+	}
+	atkv_buf_free(&body);
+	atkv_http_response_free(&resp);
+	return rc;
+}
+
+int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const char *did, bool refresh,
+                      struct atkv_sigkey **key, char *why, size_t why_n)
+{
+	pthread_mutex_lock(&id->mu);
+	struct slot *s = find_locked(id, did);
+	int64_t age = s ? now_ms() - s->fetched_ms : 0;
+	if (s && age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)) {
+		*key = atkv_sigkey_ref(s->key);
+		pthread_mutex_unlock(&id->mu);
+		return 0;
+	}
+	__atomic_add_fetch(&id->fetches, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&id->mu);
+	struct atkv_sigkey *fresh = NULL;
+	int rc = fetch(id, http, did, &fresh, why, why_n);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&id->mu);
+	keep_locked(id, did, fresh);
+	*key = atkv_sigkey_ref(fresh);
+	pthread_mutex_unlock(&id->mu);
+	return 0;
+}
+
+uint64_t atkv_identity_fetches(const struct atkv_identity *id)
+{
+	return __atomic_load_n(&id->fetches, __ATOMIC_RELAXED);
+}

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 256 leading zero bits at most, two a layer: no tree is taller, whatever its blocks say. */
+#define MAX_LAYER 128
+
 struct enode;
 
 struct eentry {
@@ -206,6 +209,8 @@ static int root_layer(struct atkv_mstedit *ed, struct atkv_err *err)
 			ed->root = NULL;
 			return 0;
 		}
+		if (depth == MAX_LAYER)
+			return atkv_fail(err, ATKV_E_MST, 0, "mst depth");
 	}
 }
 
@@ -217,6 +222,8 @@ static int split(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_t
 	*l = *r = NULL;
 	if (!nd)
 		return 0;
+	if (x < 0)
+		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	int rc = load(ed, nd, x, err);
 	if (rc)
 		return rc;
@@ -248,6 +255,8 @@ static int merge(struct atkv_mstedit *ed, struct enode *a, struct enode *b, int 
 		*out = a ? a : b;
 		return 0;
 	}
+	if (x < 0)
+		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	int rc;
 	if ((rc = load(ed, a, x, err)) || (rc = load(ed, b, x, err)))
 		return rc;
@@ -268,6 +277,8 @@ static int insert(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_
                   const uint8_t *v, size_t vn, struct enode **out, struct atkv_err *err)
 {
 	int rc;
+	if (x < 0)
+		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	if (!nd) {
 		if (!(nd = new_node(ed)))
 			return ATKV_E_NOMEM;
@@ -304,6 +315,8 @@ static int remove_key(struct atkv_mstedit *ed, struct enode *nd, int x, const ui
 {
 	if (!nd)
 		return atkv_fail(err, ATKV_E_MST, 0, "mst key not found");
+	if (x < 0)
+		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	int rc = load(ed, nd, x, err);
 	if (rc)
 		return rc;
@@ -332,7 +345,7 @@ static int remove_key(struct atkv_mstedit *ed, struct enode *nd, int x, const ui
 static int lookup(struct atkv_mstedit *ed, const uint8_t *k, size_t kn, bool dirty, struct eentry **at,
                   struct atkv_err *err)
 {
-	struct enode *path[2 * 130]; /* one node a layer, at most 129 layers (and the rules hold) */
+	struct enode *path[MAX_LAYER + 2]; /* one node a layer */
 	size_t depth = 0;
 	*at = NULL;
 	for (struct enode *nd = ed->root; nd;) {

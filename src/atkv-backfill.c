@@ -500,6 +500,66 @@ static void save_resume(struct work *w)
 
 static bool http_url(const char *u) { return u && (!strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)); }
 
+/* Runs the listing and the workers to their end (or a stop), reporting as they go; returns the
+ * exit status. */
+static int run(struct work *w)
+{
+	int n = (int)atkv_config_int(w->config, "concurrency");
+	pthread_t *threads = calloc((size_t)n, sizeof(*threads)), listing;
+	int started_threads = 0;
+	while (threads && started_threads < n && !pthread_create(&threads[started_threads], NULL, worker, w))
+		started_threads++;
+	if (started_threads < n || pthread_create(&listing, NULL, lister, w)) {
+		atkv_log(ATKV_LOG_ERROR, "cannot start %d worker threads", n);
+		stop_requested = 1;
+		for (int i = 0; i < started_threads; i++)
+			pthread_join(threads[i], NULL);
+		free(threads);
+		return 1;
+	}
+	atkv_systemd_ready();
+	int64_t started = now_ms();
+	/* Progress every 2 s (in the log every 30 s), and the listing's resume point as it moves,
+	 * until the listing is over, the queue empty and no worker busy; each change wakes this
+	 * thread. */
+	for (int64_t next_report = now_ms() + 2000, next_log = now_ms() + 30000;;) {
+		pthread_mutex_lock(&w->mu);
+		bool over = stop_requested || (w->listing_done && !w->count && !w->busy);
+		if (!over) {
+			struct timespec t = in_200ms();
+			pthread_cond_timedwait(&w->changed, &w->mu, &t);
+		}
+		pthread_mutex_unlock(&w->mu);
+		save_resume(w);
+		if (natsConnection_Status(w->nc) == NATS_CONN_STATUS_CONNECTED)
+			atkv_systemd_watchdog();
+		if (over)
+			break;
+		if (now_ms() >= next_report) {
+			bool log_it = now_ms() >= next_log;
+			report(w, started, false, log_it);
+			next_report = now_ms() + 2000;
+			if (log_it)
+				next_log = now_ms() + 30000;
+		}
+	}
+	pthread_mutex_lock(&w->mu);
+	pthread_cond_broadcast(&w->changed); /* a stop: wake the listing if it waits for room */
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(listing, NULL);
+	for (int i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	save_resume(w);
+	if (isatty(2))
+		fputc('\n', stderr);
+	report(w, started, true, true);
+	atkv_systemd_stopping();
+	if (stop_requested)
+		return 1;
+	return w->list_rc ? w->list_rc : w->repos_failed ? 3 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct atkv_config *c = NULL;
@@ -511,6 +571,7 @@ int main(int argc, char **argv)
 	const char *source = atkv_config_str(c, "source"), *pds = atkv_config_str(c, "pds"), *plc = atkv_config_str(c, "plc");
 	if (!http_url(source) || (pds && !http_url(pds)) || !http_url(plc)) {
 		fprintf(stderr, "%s: --source, --pds and --plc take http:// or https:// URLs\n", PROGRAM);
+		atkv_config_free(c);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -518,90 +579,44 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 
 	char why[1024];
+	int status = 1;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	struct atkv_nats_options no = atkv_nats_options_from_config(c, PROGRAM);
 	no.log_events = true;
-	if (atkv_nats_connect(&no, 10000, &nc, why, sizeof(why))) {
-		atkv_log(ATKV_LOG_ERROR, "%s", why);
-		return 1;
-	}
+	int replicas = (int)atkv_config_int(c, "replicas");
+	struct atkv_bucket_limits limits = {.replicas = replicas, .record_max_bytes = -1};
+	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER,
+	                 .force = atkv_config_bool(c, "force"), .config = c, .source = source};
 	jsOptions jo;
 	jsOptions_Init(&jo);
 	jo.Wait = 10000;
-	int replicas = (int)atkv_config_int(c, "replicas");
-	struct atkv_bucket_limits limits = {.replicas = replicas, .record_max_bytes = -1};
-	struct work w = {.mu = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER, .nc = nc,
-	                 .force = atkv_config_bool(c, "force"), .config = c, .source = source};
+	if (atkv_nats_connect(&no, 10000, &nc, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_ERROR, "%s", why);
+		goto out;
+	}
 	if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK ||
 	    (rc = atkv_buckets_ensure(js, &limits, why, sizeof(why))) != 0 ||
 	    (rc = atkv_repostate_open(js, replicas, &w.state, why, sizeof(why))) != 0 ||
 	    (js_KeyValue(&w.accounts, js, ATKV_BUCKET_ACCOUNT) != NATS_OK &&
 	     (snprintf(why, sizeof(why), "cannot open bucket %s", ATKV_BUCKET_ACCOUNT), rc = 1))) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
-		return rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
+		status = rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
+		goto out;
 	}
+	w.nc = nc;
 	w.bo = (struct atkv_backfill_options){
 		.plc = plc, .pds = pds, .ca_file = atkv_config_str(c, "http-ca"), .timeout_ms = (int)atkv_config_int(c, "http-timeout"),
 		.max_car = (size_t)atkv_config_int(c, "max-repo-bytes"), .max_value = (size_t)natsConnection_GetMaxPayload(nc),
 	};
-	int n = (int)atkv_config_int(c, "concurrency");
-	pthread_t *threads = calloc((size_t)n, sizeof(*threads)), listing;
-	int started_threads = 0;
-	while (threads && started_threads < n && !pthread_create(&threads[started_threads], NULL, worker, &w))
-		started_threads++;
-	if (started_threads < n || pthread_create(&listing, NULL, lister, &w)) {
-		atkv_log(ATKV_LOG_ERROR, "cannot start %d worker threads", n);
-		stop_requested = 1;
-		for (int i = 0; i < started_threads; i++)
-			pthread_join(threads[i], NULL);
-		return 1;
-	}
-	atkv_systemd_ready();
-	int64_t started = now_ms();
-	/* Progress every 2 s (in the log every 30 s), and the listing's resume point as it moves,
-	 * until the listing is over, the queue empty and no worker busy; each change wakes this
-	 * thread. */
-	for (int64_t next_report = now_ms() + 2000, next_log = now_ms() + 30000;;) {
-		pthread_mutex_lock(&w.mu);
-		bool over = stop_requested || (w.listing_done && !w.count && !w.busy);
-		if (!over) {
-			struct timespec t = in_200ms();
-			pthread_cond_timedwait(&w.changed, &w.mu, &t);
-		}
-		pthread_mutex_unlock(&w.mu);
-		save_resume(&w);
-		if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
-			atkv_systemd_watchdog();
-		if (over)
-			break;
-		if (now_ms() >= next_report) {
-			bool log_it = now_ms() >= next_log;
-			report(&w, started, false, log_it);
-			next_report = now_ms() + 2000;
-			if (log_it)
-				next_log = now_ms() + 30000;
-		}
-	}
-	pthread_mutex_lock(&w.mu);
-	pthread_cond_broadcast(&w.changed); /* a stop: wake the listing if it waits for room */
-	pthread_mutex_unlock(&w.mu);
-	pthread_join(listing, NULL);
-	for (int i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
-	save_resume(&w);
-	if (isatty(2))
-		fputc('\n', stderr);
-	report(&w, started, true, true);
-	atkv_systemd_stopping();
-	free(threads);
+	status = run(&w);
+out:
 	free(w.q);
 	kvStore_Destroy(w.state);
 	kvStore_Destroy(w.accounts);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
+	nats_CloseAndWait(5000);
 	atkv_config_free(c);
-	if (stop_requested)
-		return 1;
-	return w.list_rc ? w.list_rc : w.repos_failed ? 3 : 0;
+	return status;
 }

@@ -1,19 +1,63 @@
-/* test-commitcheck.c — Sync 1.1 checks of #commit events (src/commitcheck.c) on the capture of
- * the reference PDS's firehose: every commit's ops, undone on the tree its blocks carry, lead
- * back to its prevData. Then events altered as a hostile relay might: an op naming another
- * record, a prevData that is not the tree before, a commit of another repo or rev, a delete
- * claimed for a record still there, a signature checked with a key that did not sign. */
+/* test-commitcheck.c — Sync 1.1 checks of #commit events (src/commitcheck.c) on a capture of
+ * the reference PDS's firehose recorded with its accounts' DID documents
+ * (tests/data/signed-capture*, by tests/reference/capture.js): every commit's signature
+ * verifies with its account's key, and its ops, undone on the tree its blocks carry, lead back
+ * to its prevData. Then events altered as a hostile relay might: an op naming another record,
+ * a prevData that is not the tree before, a commit of another repo or rev, a create claimed as
+ * a delete, an op left out, a commit checked with another account's key. */
 #include "capture.h"
 #include "commitcheck.h"
+#include "diddoc.h"
 #include "tap.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MAX_ACCOUNTS 16
+
+static struct {
+	char did[64];
+	struct atkv_sigkey *key;
+} accounts[MAX_ACCOUNTS];
+static int n_accounts;
+
+/* The signing key of every DID document recorded with the capture. */
+static void load_keys(void)
+{
+	size_t n;
+	char *text = (char *)tap_read_file(tap_path("tests/data/signed-capture-docs.jsonl"), &n);
+	for (char *line = text, *end; line < text + n && n_accounts < MAX_ACCOUNTS; line = end + 1) {
+		end = memchr(line, '\n', (size_t)(text + n - line));
+		if (!end)
+			end = text + n;
+		json_t *doc = json_loadb(line, (size_t)(end - line), 0, NULL);
+		const char *did = json_string_value(json_object_get(doc, "id"));
+		struct atkv_pubkey k;
+		char why[256];
+		if (did && !atkv_diddoc_key(line, (size_t)(end - line), did, &k, why, sizeof(why)) &&
+		    !atkv_sigkey_load(&k, &accounts[n_accounts].key)) {
+			snprintf(accounts[n_accounts].did, sizeof(accounts[0].did), "%s", did);
+			n_accounts++;
+		}
+		json_decref(doc);
+	}
+	free(text);
+}
+
+static const struct atkv_sigkey *key_of(const struct atkv_str *did)
+{
+	for (int i = 0; i < n_accounts; i++)
+		if (strlen(accounts[i].did) == did->n && !memcmp(accounts[i].did, did->p, did->n))
+			return accounts[i].key;
+	return NULL;
+}
 
 static struct atkv_firehose *fh;
 static struct atkv_commitcheck *cc;
 
 static int check(const struct atkv_event *ev, const struct atkv_sigkey *key, struct atkv_err *err)
+
 {
 	struct atkv_commit commit;
 	memset(err, 0, sizeof(*err));
@@ -32,7 +76,7 @@ static void altered(const struct atkv_event *ev, const char *what, int want, con
 	e.n_ops = n;
 	change(&e, ops);
 	struct atkv_err err;
-	int rc = check(&e, NULL, &err);
+	int rc = check(&e, key_of(&ev->did), &err);
 	tap_ok(rc == want && err.where && !strcmp(err.where, where), "%s: refused (%d, %s)", what, rc,
 	       err.where ? err.where : "");
 }
@@ -76,14 +120,16 @@ static void op_dropped(struct atkv_event *e, struct atkv_op *ops)
 int main(void)
 {
 	size_t cap_n;
-	uint8_t *cap = tap_read_file(tap_path("tests/data/firehose-capture.bin"), &cap_n);
+	uint8_t *cap = tap_read_file(tap_path("tests/data/signed-capture.bin"), &cap_n);
+	load_keys();
+	tap_ok(n_accounts >= 4, "%d accounts' signing keys read from their DID documents", n_accounts);
 	fh = atkv_firehose_new();
 	cc = atkv_commitcheck_new();
 	long start = atkv_capture_start(cap, cap_n);
 	size_t off = start < 0 ? cap_n : (size_t)start;
 	const uint8_t *frame;
 	size_t frame_n;
-	int commits = 0, with_prev = 0, ok = 0, ops = 0, tested_alterations = 0;
+	int commits = 0, with_prev = 0, ok = 0, ops = 0, tested_alterations = 0, wrong_key = 0;
 	while (atkv_capture_next(cap, cap_n, &off, &frame, &frame_n) == 1) {
 		const struct atkv_event *ev;
 		struct atkv_err err = {0};
@@ -91,8 +137,11 @@ int main(void)
 			continue;
 		commits++;
 		with_prev += ev->prev_data.bytes != NULL;
-		int rc = check(ev, NULL, &err);
-		ok += rc == 0;
+		int rc = check(ev, key_of(&ev->did), &err);
+		ok += rc == 0 && key_of(&ev->did);
+		/* Another account's key: refused, whatever else holds. */
+		const struct atkv_sigkey *other = accounts[0].key == key_of(&ev->did) ? accounts[1].key : accounts[0].key;
+		wrong_key += check(ev, other, &err) == ATKV_E_SIGNATURE && err.where && !strcmp(err.where, "commit sig");
 		ops += (int)ev->n_ops;
 		if (rc && commits - ok <= 3)
 			tap_note("seq %lld: %d at %s", (long long)ev->seq, rc, err.where ? err.where : "");
@@ -113,8 +162,12 @@ int main(void)
 	/* An account's first commit has no tree before it: no prevData. */
 	tap_ok(commits > 50 && with_prev >= commits - 10, "the capture: %d #commit events, %d with prevData (%d ops)",
 	       commits, with_prev, ops);
-	tap_eq(ok, commits, "every commit with prevData: its ops, undone on its blocks, lead back to it");
+	tap_eq(ok, commits, "every commit: its signature verifies with its account's key, and its ops undone on its "
+	                    "blocks lead back to its prevData (when it has one)");
+	tap_eq(wrong_key, commits, "every commit checked with another account's key: refused (commit sig)");
 	tap_ok(tested_alterations, "an event to alter was found");
+	for (int i = 0; i < n_accounts; i++)
+		atkv_sigkey_free(accounts[i].key);
 	atkv_commitcheck_free(cc);
 	atkv_firehose_free(fh);
 	free(cap);

@@ -9,6 +9,10 @@
 // Output format ("atkvcap1"): the 8 ASCII bytes `atkvcap1`, then per frame a
 // 4-byte big-endian unsigned length followed by the frame bytes.
 //
+// Beside it, OUTPUT with -docs.jsonl for .bin: the DID document of every account in the
+// capture, one JSON object a line, as the PLC directory served it before the network closed
+// (the signing keys that verify its commits).
+//
 // Usage: node capture.js [OUTPUT]   (default ../data/firehose-capture.bin)
 
 const fs = require('node:fs')
@@ -474,6 +478,24 @@ async function main() {
     ws.once('close', r)
     setTimeout(r, 2000)
   })
+
+  // ---- the DID documents of the accounts in the capture ----
+  const dids = new Set()
+  for (const f of frames) {
+    const [, body] = cborDecodeMulti(f)
+    const did = body && (body.repo || body.did)
+    if (typeof did === 'string') dids.add(did)
+  }
+  const docs = []
+  for (const did of dids) {
+    const res = await fetch(`${network.plc.url}/${encodeURIComponent(did)}`)
+    if (res.ok) docs.push(JSON.stringify(await res.json()))
+    else log(`no DID document for ${did}: HTTP ${res.status}`)
+  }
+  const docsOut = OUT.replace(/\.bin$/, '') + '-docs.jsonl'
+  fs.mkdirSync(path.dirname(docsOut), { recursive: true })
+  fs.writeFileSync(docsOut, docs.join('\n') + '\n')
+  log(`wrote ${docsOut}: ${docs.length} DID documents`)
   await network.close()
   fs.rmSync(tmp, { recursive: true, force: true })
   log('network closed')

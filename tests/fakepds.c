@@ -28,14 +28,16 @@ static long did_index(const struct fakepds *p, const char *did)
 {
 	if (strlen(did) != 32 || strncmp(did, "did:plc:fakepds2222", 19))
 		return -1;
-	long v = 0;
+	uint64_t v = 0;
 	for (const char *c = did + 19; *c; c++) {
 		const char *at = strchr(b32, *c);
 		if (!at)
 			return -1;
-		v = v * 32 + (at - b32);
+		/* It only grows: past the last repository it is none (and cannot overflow). */
+		if ((v = v * 32 + (uint64_t)(at - b32)) >= (uint64_t)p->n_repos)
+			return -1;
 	}
-	return v < p->n_repos ? v : -1;
+	return (long)v;
 }
 
 /* The compact JSON of v, which it takes. */

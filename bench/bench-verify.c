@@ -102,7 +102,7 @@ static double run(const uint8_t *cap, size_t cap_n, double seconds, int verify, 
 				atkv_firehose_record(fh, i, &json, &len, &err);
 			}
 			struct atkv_commit commit;
-			if (verify && atkv_commitcheck_run(cc, fh, ev, verify == 2 ? NULL : key_of(&ev->did), &commit, &err)) {
+			if (verify && atkv_commitcheck_run(cc, fh, ev, verify == 2 ? NULL : key_of(&ev->did), NULL, &commit, &err)) {
 				fprintf(stderr, "bench-verify: seq %lld fails its check (%s)\n", (long long)ev->seq,
 				        err.where ? err.where : "?");
 				failed = true;

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		struct atkv_commit commit;
 		if (ev->type == ATKV_EVENT_COMMIT)
-			atkv_commitcheck_run(cc, fh, ev, NULL, &commit, &err);
+			atkv_commitcheck_run(cc, fh, ev, NULL, NULL, &commit, &err);
 	}
 	return 0;
 }

@@ -57,8 +57,21 @@ static int undo_op(struct atkv_mstedit *ed, const struct atkv_op *op, struct atk
 	return atkv_mstedit_put(ed, key, op->path.n, op->prev.bytes, op->prev.len, err);
 }
 
+/* Whether two ops name one path: undone in turn, they could hide a record the commit never
+ * held (a create of a forged value, then an update back to the signed one). */
+static bool path_twice(const struct atkv_event *ev)
+{
+	for (size_t i = 1; i < ev->n_ops; i++)
+		for (size_t j = 0; j < i; j++)
+			if (ev->ops[i].path.n == ev->ops[j].path.n &&
+			    !memcmp(ev->ops[i].path.p, ev->ops[j].path.p, ev->ops[i].path.n))
+				return true;
+	return false;
+}
+
 int atkv_commitcheck_run(struct atkv_commitcheck *cc, struct atkv_firehose *fh, const struct atkv_event *ev,
-                         const struct atkv_sigkey *key, struct atkv_commit *commit, struct atkv_err *err)
+                         const struct atkv_sigkey *key, const struct atkv_cid *last_data, struct atkv_commit *commit,
+                         struct atkv_err *err)
 {
 	const uint8_t *block;
 	size_t block_n;
@@ -78,6 +91,10 @@ int atkv_commitcheck_run(struct atkv_commitcheck *cc, struct atkv_firehose *fh, 
 		                          commit->sig, commit->sig_n)))
 			return atkv_fail(err, rc, 0, "commit sig");
 	}
+	if (path_twice(ev))
+		return atkv_fail(err, ATKV_E_MST, 0, "commit op path");
+	if (last_data && !(ev->prev_data.bytes && same_cid(&ev->prev_data, last_data->bytes, last_data->len)))
+		return atkv_fail(err, ATKV_E_MST, 0, "commit prevData chain");
 	if (!ev->prev_data.bytes)
 		return 0;
 	struct atkv_mstedit *ed = atkv_mstedit_new(cc->h, atkv_firehose_block, fh, &commit->data);

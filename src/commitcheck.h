@@ -20,16 +20,24 @@ struct atkv_commitcheck *atkv_commitcheck_new(void);
 void atkv_commitcheck_free(struct atkv_commitcheck *cc);
 
 /* Checks ev, the #commit fh decoded last, and fills *commit from its commit block. key NULL
- * leaves the signature unchecked (the caller has no key yet, or verifies with another). An event
- * without prevData (older than Sync 1.1) has its tree left unchecked too. Returns 0, or with
- * err->where naming the check:
+ * leaves the signature unchecked (the caller has no key yet, or verifies with another).
+ *
+ * prevData is not signed: it proves the ops lead from *some* tree to the signed one. Only
+ * last_data — the data CID of the repo's last verified commit, which the caller keeps — makes
+ * that tree the one before: given, prevData must be there and equal it; NULL (the repo is new
+ * to the caller), a prevData present is checked against the ops alone, and an event without
+ * one (older than Sync 1.1) has its tree left unchecked. Returns 0, or with err->where naming
+ * the check:
  *   ATKV_E_BLOCK_MISSING  the commit block, or a tree node the ops need, is not in the blocks;
  *   ATKV_E_FRAME          the commit is another repo's, or at another rev than the event says;
  *   ATKV_E_SIGNATURE      the signature does not verify with key;
- *   ATKV_E_MST            an op does not match the tree ("commit op"), or undoing the ops does
- *                         not give prevData ("commit prevData");
+ *   ATKV_E_MST            two ops on one path ("commit op path"), an op that does not match
+ *                         the tree ("commit op"), ops that do not lead back to prevData
+ *                         ("commit prevData"), or a prevData that is not last_data
+ *                         ("commit prevData chain");
  * or the commit's or a node's decoding error, or ATKV_E_NOMEM. */
 int atkv_commitcheck_run(struct atkv_commitcheck *cc, struct atkv_firehose *fh, const struct atkv_event *ev,
-                         const struct atkv_sigkey *key, struct atkv_commit *commit, struct atkv_err *err);
+                         const struct atkv_sigkey *key, const struct atkv_cid *last_data, struct atkv_commit *commit,
+                         struct atkv_err *err);
 
 #endif

@@ -3,6 +3,8 @@
 #include "didkey.h"
 #include "err.h"
 
+#include <openssl/bn.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
@@ -77,12 +79,45 @@ static long b58_encode(const uint8_t *p, size_t n, char *out, size_t cap)
 	return (long)k;
 }
 
-/* A point of curve, compressed (33 bytes) or uncompressed (65: then compressed here, from x
- * and y's parity). */
+/* Whether (x, y) is a point of the curve: y^2 = x^3 + ax + b over its prime field (secp256k1:
+ * a = 0, b = 7; P-256: a = -3). A compressed point is checked when it is loaded; an
+ * uncompressed one is checked here, before its y is dropped. */
+static bool on_curve(enum atkv_curve curve, const uint8_t x[32], const uint8_t y[32])
+{
+	static const char *const p256_p = "FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF";
+	static const char *const p256_b = "5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B";
+	static const char *const k256_p = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F";
+	bool p256 = curve == ATKV_CURVE_P256;
+	BN_CTX *ctx = BN_CTX_new();
+	BIGNUM *p = NULL, *b = NULL, *bx = BN_bin2bn(x, 32, NULL), *by = BN_bin2bn(y, 32, NULL), *lhs = BN_new(),
+	       *rhs = BN_new(), *t = BN_new(), *three = BN_new();
+	bool ok = ctx && bx && by && lhs && rhs && t && three && BN_hex2bn(&p, p256 ? p256_p : k256_p) &&
+	          BN_hex2bn(&b, p256 ? p256_b : "07") && BN_cmp(bx, p) < 0 && BN_cmp(by, p) < 0 &&
+	          BN_mod_sqr(lhs, by, p, ctx) && BN_mod_sqr(t, bx, p, ctx) && BN_mod_mul(rhs, t, bx, p, ctx) &&
+	          BN_mod_add(rhs, rhs, b, p, ctx);
+	if (ok && p256)
+		ok = BN_set_word(three, 3) && BN_mod_mul(t, bx, three, p, ctx) && BN_mod_sub(rhs, rhs, t, p, ctx);
+	ok = ok && BN_cmp(lhs, rhs) == 0;
+	BN_free(p);
+	BN_free(b);
+	BN_free(bx);
+	BN_free(by);
+	BN_free(lhs);
+	BN_free(rhs);
+	BN_free(t);
+	BN_free(three);
+	BN_CTX_free(ctx);
+	return ok;
+}
+
+/* A point of curve, compressed (33 bytes) or uncompressed (65: checked on the curve, then
+ * compressed here from x and y's parity). */
 static int point(const uint8_t *raw, long len, enum atkv_curve curve, struct atkv_pubkey *k)
 {
 	k->curve = curve;
 	if (len == 65 && raw[0] == 0x04) {
+		if (!on_curve(curve, raw + 1, raw + 33))
+			return ATKV_E_SIGNATURE;
 		k->point[0] = (uint8_t)(0x02 | (raw[64] & 1));
 		memcpy(k->point + 1, raw + 1, 32);
 		return 0;

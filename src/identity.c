@@ -1,6 +1,7 @@
 /* identity.c — the signing-key cache (see identity.h). A jansson object maps each DID to its
  * slot in a ring; the ring's next slot is the oldest, given to the next DID fetched. Fetches
- * run without the lock, so a slow PLC directory holds up only the DIDs being fetched. */
+ * run without the lock, so a slow PLC directory holds up only the DIDs being fetched (two
+ * threads missing the same DID at once both fetch it). */
 #define _DEFAULT_SOURCE
 #include "identity.h"
 #include "diddoc.h"
@@ -16,8 +17,10 @@
 
 struct slot {
 	char did[ATKV_DID_MAX + 1];   /* "" when free */
-	struct atkv_sigkey *key;      /* the cache's reference */
-	int64_t fetched_ms;
+	struct atkv_sigkey *key;      /* the cache's reference; NULL after a failed fetch: */
+	int failed_rc;                /* its code and reason, given again until min_refresh_s */
+	char failed_why[192];
+	int64_t fetched_ms;           /* when the fetch kept began */
 };
 
 struct atkv_identity {
@@ -75,10 +78,17 @@ static struct slot *find_locked(struct atkv_identity *id, const char *did)
 	return at ? &id->slots[json_integer_value(at)] : NULL;
 }
 
-/* Keeps key (the cache takes the reference given) as did's. */
-static void keep_locked(struct atkv_identity *id, const char *did, struct atkv_sigkey *key)
+/* Keeps what the fetch begun at started_ms found for did: key (the cache takes the reference
+ * given), or its failure. A fetch begun later and kept already wins: a slow answer does not
+ * bring back a key rotated since. Returns the slot. */
+static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64_t started_ms, struct atkv_sigkey *key,
+                                int failed_rc, const char *why)
 {
 	struct slot *s = find_locked(id, did);
+	if (s && s->fetched_ms > started_ms) {
+		atkv_sigkey_free(key);
+		return s;
+	}
 	if (!s) {
 		s = &id->slots[id->next];
 		if (s->did[0])
@@ -89,7 +99,21 @@ static void keep_locked(struct atkv_identity *id, const char *did, struct atkv_s
 	}
 	atkv_sigkey_free(s->key);
 	s->key = key;
-	s->fetched_ms = now_ms();
+	s->failed_rc = failed_rc;
+	snprintf(s->failed_why, sizeof(s->failed_why), "%s", key ? "" : why);
+	s->fetched_ms = started_ms;
+	return s;
+}
+
+/* What a slot says: its key (a reference for the caller), or the failure kept. */
+static int answer_locked(const struct slot *s, struct atkv_sigkey **key, char *why, size_t why_n)
+{
+	if (s->key) {
+		*key = atkv_sigkey_ref(s->key);
+		return 0;
+	}
+	snprintf(why, why_n, "%s", s->failed_why);
+	return s->failed_rc;
 }
 
 /* did's document fetched and its key loaded. */
@@ -124,23 +148,24 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 {
 	pthread_mutex_lock(&id->mu);
 	struct slot *s = find_locked(id, did);
-	int64_t age = s ? now_ms() - s->fetched_ms : 0;
-	if (s && age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)) {
-		*key = atkv_sigkey_ref(s->key);
+	int64_t started = now_ms(), age = s ? started - s->fetched_ms : 0;
+	/* A failure is kept only min_refresh_s: a DID that does not resolve is not asked for at
+	 * every event of it. */
+	bool fresh_enough = s && (s->key ? age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)
+	                                 : age < id->o.min_refresh_s * 1000);
+	if (fresh_enough) {
+		int rc = answer_locked(s, key, why, why_n);
 		pthread_mutex_unlock(&id->mu);
-		return 0;
+		return rc;
 	}
 	__atomic_add_fetch(&id->fetches, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&id->mu);
-	struct atkv_sigkey *fresh = NULL;
-	int rc = fetch(id, http, did, &fresh, why, why_n);
-	if (rc)
-		return rc;
+	struct atkv_sigkey *fetched = NULL;
+	int rc = fetch(id, http, did, &fetched, why, why_n);
 	pthread_mutex_lock(&id->mu);
-	keep_locked(id, did, fresh);
-	*key = atkv_sigkey_ref(fresh);
+	rc = answer_locked(keep_locked(id, did, started, rc ? NULL : fetched, rc, why), key, why, why_n);
 	pthread_mutex_unlock(&id->mu);
-	return 0;
+	return rc;
 }
 
 uint64_t atkv_identity_fetches(const struct atkv_identity *id)

@@ -2,8 +2,9 @@
  * directory, did:web over HTTPS), kept for a while: up to `capacity` DIDs for `ttl_s` seconds
  * each, the oldest let go first. A caller whose signature failed asks again with refresh (the
  * key may have rotated); the document is then fetched again unless it was within min_refresh_s,
- * so a relay sending bad signatures cannot make atkv hammer the PLC directory. Safe from any
- * number of threads; each fetches on its own HTTP client. */
+ * so a relay sending bad signatures cannot make atkv hammer the PLC directory; a fetch that
+ * failed is not tried again for min_refresh_s either. Safe from any number of threads; each
+ * fetches on its own HTTP client. */
 #ifndef ATKV_IDENTITY_H
 #define ATKV_IDENTITY_H
 

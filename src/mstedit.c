@@ -136,10 +136,10 @@ static int load(struct atkv_mstedit *ed, struct enode *nd, int layer, struct atk
 	struct atkv_mst_node raw;
 	uint8_t key[ATKV_MST_KEY_MAX];
 	size_t key_n = 0;
-	if ((rc = atkv_mst_node_parse(block, block_n, &raw, err)) || (rc = reserve(nd, raw.count)))
+	if ((rc = atkv_mst_node_parse(block, block_n, &raw, err)))
 		goto out;
-	if (raw.has_left && !(nd->left = stub(ed, &raw.left))) {
-		rc = ATKV_E_NOMEM;
+	if (reserve(nd, raw.count) || (raw.has_left && !(nd->left = stub(ed, &raw.left)))) {
+		rc = atkv_fail(err, ATKV_E_NOMEM, 0, "mst node");
 		goto out;
 	}
 	for (size_t i = 0; i < raw.count; i++) {
@@ -158,7 +158,7 @@ static int load(struct atkv_mstedit *ed, struct enode *nd, int layer, struct atk
 		struct eentry *e = &nd->e[i];
 		memset(e, 0, sizeof(*e));
 		if (!(e->key = copy_key(ed, key, key_n)) || (raw.e[i].has_right && !(e->right = stub(ed, &raw.e[i].right)))) {
-			rc = ATKV_E_NOMEM;
+			rc = atkv_fail(err, ATKV_E_NOMEM, 0, "mst node");
 			goto out;
 		}
 		e->key_n = key_n;
@@ -231,7 +231,7 @@ static int split(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_t
 	size_t i = find(nd, k, kn, &found);
 	struct enode *gl, *gr, *right = new_node(ed);
 	if (!right || reserve(right, nd->n - i))
-		return ATKV_E_NOMEM;
+		return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
 	if ((rc = split(ed, *gap(nd, i), x - 1, k, kn, &gl, &gr, err)))
 		return rc;
 	right->loaded = right->dirty = true;
@@ -261,8 +261,10 @@ static int merge(struct atkv_mstedit *ed, struct enode *a, struct enode *b, int 
 	if ((rc = load(ed, a, x, err)) || (rc = load(ed, b, x, err)))
 		return rc;
 	struct enode *joined;
-	if ((rc = merge(ed, *gap(a, a->n), b->left, x - 1, &joined, err)) || (rc = reserve(a, b->n)))
+	if ((rc = merge(ed, *gap(a, a->n), b->left, x - 1, &joined, err)))
 		return rc;
+	if (reserve(a, b->n))
+		return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
 	*gap(a, a->n) = joined;
 	if (b->n)
 		memcpy(a->e + a->n, b->e, b->n * sizeof(*b->e));
@@ -281,7 +283,7 @@ static int insert(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_
 		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	if (!nd) {
 		if (!(nd = new_node(ed)))
-			return ATKV_E_NOMEM;
+			return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
 		nd->loaded = true;
 	} else if ((rc = load(ed, nd, x, err))) {
 		return rc;
@@ -295,7 +297,7 @@ static int insert(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_
 		struct enode *l, *r;
 		uint8_t *key = copy_key(ed, k, kn);
 		if (!key || reserve(nd, 1))
-			return ATKV_E_NOMEM;
+			return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
 		if ((rc = split(ed, *gap(nd, i), x - 1, k, kn, &l, &r, err)))
 			return rc;
 		*gap(nd, i) = l;
@@ -341,16 +343,22 @@ static int remove_key(struct atkv_mstedit *ed, struct enode *nd, int x, const ui
 }
 
 /* The entry of k, or *at = NULL. When `dirty` (its value is about to change), every node on
- * the way to it is marked to have its CID computed again. */
+ * the way to it is marked to have its CID computed again. Each node read is checked to be on
+ * its layer, one below its parent's. */
 static int lookup(struct atkv_mstedit *ed, const uint8_t *k, size_t kn, bool dirty, struct eentry **at,
                   struct atkv_err *err)
 {
 	struct enode *path[MAX_LAYER + 2]; /* one node a layer */
 	size_t depth = 0;
 	*at = NULL;
-	for (struct enode *nd = ed->root; nd;) {
-		int rc = load(ed, nd, -1, err);
-		if (rc)
+	int rc = root_layer(ed, err);
+	if (rc)
+		return rc;
+	int x = ed->root_layer;
+	for (struct enode *nd = ed->root; nd; x--) {
+		if (x < 0)
+			return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
+		if ((rc = load(ed, nd, x, err)))
 			return rc;
 		if (depth == sizeof(path) / sizeof(path[0]))
 			return atkv_fail(err, ATKV_E_MST, 0, "mst depth");
@@ -455,11 +463,14 @@ int atkv_mstedit_put(struct atkv_mstedit *ed, const uint8_t *key, size_t n, cons
 	struct enode *l, *r, *top = new_node(ed);
 	uint8_t *k = copy_key(ed, key, n);
 	if (!top || !k || reserve(top, 1))
-		return ATKV_E_NOMEM;
+		return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
 	if ((rc = split(ed, ed->root, ed->root_layer, key, n, &l, &r, err)))
 		return rc;
-	l = lift(ed, l, ed->root_layer, kl - 1);
-	r = lift(ed, r, ed->root_layer, kl - 1);
+	struct enode *ll = lift(ed, l, ed->root_layer, kl - 1), *rl = lift(ed, r, ed->root_layer, kl - 1);
+	if ((l && !ll) || (r && !rl))
+		return atkv_fail(err, ATKV_E_NOMEM, 0, "mst edit");
+	l = ll;
+	r = rl;
 	top->loaded = top->dirty = true;
 	top->left = l;
 	top->e[0] = (struct eentry){.key = k, .key_n = n, .value_n = value_n, .right = r};

@@ -107,7 +107,10 @@ int atkv_mst_node_parse(const uint8_t *p, size_t n, struct atkv_mst_node *nd, st
 				return rc;
 			if (arr.kind != ATKV_CBOR_ARRAY)
 				return atkv_fail(err, ATKV_E_MST, arr.offset, "mst node e");
-			/* The count is bounded by the bytes left (cborscan), so is this allocation. */
+			/* An entry takes 20 bytes at the least: a count the bytes left cannot hold is a
+			 * lie, refused before it sizes an allocation. */
+			if (arr.count > (n - r.off) / 20)
+				return atkv_fail(err, ATKV_E_MST, arr.offset, "mst node e");
 			nd->e = arr.count ? calloc(arr.count, sizeof(*nd->e)) : NULL;
 			if (arr.count && !nd->e)
 				return atkv_fail(err, ATKV_E_NOMEM, arr.offset, "mst node");

@@ -4,7 +4,9 @@
  * verifies with its account's key, and its ops, undone on the tree its blocks carry, lead back
  * to its prevData. Then events altered as a hostile relay might: an op naming another record,
  * a prevData that is not the tree before, a commit of another repo or rev, a create claimed as
- * a delete, an op left out, a commit checked with another account's key. */
+ * a delete, an op left out, a forged create undone by an update of the same path, a commit
+ * checked with another account's key or against another tree before it. The prevData chain:
+ * each commit's prevData is the data of the repo's commit before it in the stream. */
 #include "capture.h"
 #include "commitcheck.h"
 #include "diddoc.h"
@@ -61,7 +63,7 @@ static int check(const struct atkv_event *ev, const struct atkv_sigkey *key, str
 {
 	struct atkv_commit commit;
 	memset(err, 0, sizeof(*err));
-	return atkv_commitcheck_run(cc, fh, ev, key, &commit, err);
+	return atkv_commitcheck_run(cc, fh, ev, key, NULL, &commit, err);
 }
 
 /* The outcome of check on a copy of ev changed by `change`. */
@@ -116,6 +118,58 @@ static void op_dropped(struct atkv_event *e, struct atkv_op *ops)
 	(void)ops;
 	e->n_ops--;
 }
+/* A create of a forged value, then an update back to the signed one: undone in turn they would
+ * lead to the same tree. */
+static void path_twice(struct atkv_event *e, struct atkv_op *ops)
+{
+	ops[1] = ops[0];
+	ops[1].action = ATKV_ACTION_UPDATE;
+	ops[1].prev = *other_cid;
+	ops[0].cid = *other_cid;
+	e->n_ops = 2;
+}
+
+/* The data CID of each repo's last commit seen, for the prevData chain. */
+static struct {
+	char did[64];
+	uint8_t data[ATKV_CID_MAX_BYTES];
+	size_t data_n;
+} chain[MAX_ACCOUNTS];
+
+static struct atkv_cid *last_data(const struct atkv_str *did, struct atkv_cid *out)
+{
+	for (int i = 0; i < MAX_ACCOUNTS; i++)
+		if (chain[i].data_n && strlen(chain[i].did) == did->n && !memcmp(chain[i].did, did->p, did->n)) {
+			size_t used;
+			struct atkv_err err = {0};
+			return atkv_cid_parse(chain[i].data, chain[i].data_n, out, &used, &err) ? NULL : out;
+		}
+	return NULL;
+}
+
+static void remember(const struct atkv_str *did, const struct atkv_cid *data)
+{
+	int free_slot = -1;
+	for (int i = 0; i < MAX_ACCOUNTS; i++) {
+		bool same = chain[i].data_n && strlen(chain[i].did) == did->n && !memcmp(chain[i].did, did->p, did->n);
+		if (same || (!chain[i].data_n && free_slot < 0))
+			free_slot = i;
+		if (same)
+			break;
+	}
+	if (free_slot < 0)
+		return;
+	snprintf(chain[free_slot].did, sizeof(chain[0].did), "%.*s", (int)did->n, did->p);
+	memcpy(chain[free_slot].data, data->bytes, data->len);
+	chain[free_slot].data_n = data->len;
+}
+
+static void forget(const struct atkv_str *did)
+{
+	for (int i = 0; i < MAX_ACCOUNTS; i++)
+		if (chain[i].data_n && strlen(chain[i].did) == did->n && !memcmp(chain[i].did, did->p, did->n))
+			chain[i].data_n = 0;
+}
 
 int main(void)
 {
@@ -129,16 +183,35 @@ int main(void)
 	size_t off = start < 0 ? cap_n : (size_t)start;
 	const uint8_t *frame;
 	size_t frame_n;
-	int commits = 0, with_prev = 0, ok = 0, ops = 0, tested_alterations = 0, wrong_key = 0;
+	int commits = 0, with_prev = 0, ok = 0, ops = 0, tested_alterations = 0, wrong_key = 0, chained = 0, linked = 0;
+	int chain_refused = 0;
 	while (atkv_capture_next(cap, cap_n, &off, &frame, &frame_n) == 1) {
 		const struct atkv_event *ev;
 		struct atkv_err err = {0};
-		if (atkv_firehose_decode(fh, frame, frame_n, &ev, &err) || ev->type != ATKV_EVENT_COMMIT)
+		if (atkv_firehose_decode(fh, frame, frame_n, &ev, &err))
+			continue;
+		if (ev->type == ATKV_EVENT_SYNC)
+			forget(&ev->did); /* the repo's state asserted anew: the chain restarts */
+		if (ev->type != ATKV_EVENT_COMMIT)
 			continue;
 		commits++;
 		with_prev += ev->prev_data.bytes != NULL;
 		int rc = check(ev, key_of(&ev->did), &err);
 		ok += rc == 0 && key_of(&ev->did);
+		/* The chain: prevData is the data of the repo's commit before, when one was seen. */
+		struct atkv_cid before, *last = last_data(&ev->did, &before);
+		struct atkv_commit commit;
+		if (last) {
+			linked++;
+			chained += atkv_commitcheck_run(cc, fh, ev, key_of(&ev->did), last, &commit, &err) == 0;
+			/* The commit's own data as the one before: not what its prevData says. */
+			struct atkv_commit self;
+			if (atkv_commitcheck_run(cc, fh, ev, NULL, NULL, &self, &err) == 0)
+				chain_refused += atkv_commitcheck_run(cc, fh, ev, NULL, &self.data, &commit, &err) == ATKV_E_MST &&
+				                 !strcmp(err.where, "commit prevData chain");
+		}
+		if (!rc && atkv_commitcheck_run(cc, fh, ev, NULL, NULL, &commit, &err) == 0)
+			remember(&ev->did, &commit.data);
 		/* Another account's key: refused, whatever else holds. */
 		const struct atkv_sigkey *other = accounts[0].key == key_of(&ev->did) ? accounts[1].key : accounts[0].key;
 		wrong_key += check(ev, other, &err) == ATKV_E_SIGNATURE && err.where && !strcmp(err.where, "commit sig");
@@ -157,6 +230,8 @@ int main(void)
 			altered(ev, "a create claimed as a delete", ATKV_E_MST, "commit op", create_as_delete);
 			if (ev->n_ops >= 1)
 				altered(ev, "an op left out", ATKV_E_MST, "commit prevData", op_dropped);
+			altered(ev, "a forged create undone by an update on the same path", ATKV_E_MST, "commit op path",
+			        path_twice);
 		}
 	}
 	/* An account's first commit has no tree before it: no prevData. */
@@ -165,6 +240,9 @@ int main(void)
 	tap_eq(ok, commits, "every commit: its signature verifies with its account's key, and its ops undone on its "
 	                    "blocks lead back to its prevData (when it has one)");
 	tap_eq(wrong_key, commits, "every commit checked with another account's key: refused (commit sig)");
+	tap_ok(linked > 90 && chained == linked, "the chain: %d of %d commits after one of their repo have as prevData its data",
+	       chained, linked);
+	tap_eq(chain_refused, linked, "and given another data as the one before, each is refused (commit prevData chain)");
 	tap_ok(tested_alterations, "an event to alter was found");
 	for (int i = 0; i < n_accounts; i++)
 		atkv_sigkey_free(accounts[i].key);

@@ -2,7 +2,8 @@
  * directory and a did:web host of the test: a key fetched once is kept; a refresh asked right
  * after a fetch keeps it, one asked later fetches again and finds the rotated key; a key
  * outlives its TTL only until the next ask; the oldest DID makes room for a new one; a DID
- * the directory does not know, and one of another method, are refused with the reason. */
+ * the directory does not know, and one of another method, are refused with the reason, and
+ * the failure is kept a while rather than fetched again at every ask. */
 #define _DEFAULT_SOURCE
 #include "didkey.h"
 #include "httpserver.h"
@@ -98,6 +99,11 @@ int main(void)
 	tap_ok(rc == 0, "%s: its key from http://localhost:%d/.well-known/did.json (%s)", web, port, rc ? why : "ok");
 	key_of(id, http, "did:plc:nobodynobodynobodynobodyn", false, &rc, why, sizeof(why));
 	tap_ok(rc == ATKV_E_SYNTAX && strstr(why, "HTTP 404"), "a DID the directory does not know: refused (%s)", why);
+	uint64_t before = atkv_identity_fetches(id);
+	why[0] = '\0';
+	key_of(id, http, "did:plc:nobodynobodynobodynobodyn", true, &rc, why, sizeof(why));
+	tap_ok(rc == ATKV_E_SYNTAX && strstr(why, "HTTP 404") && atkv_identity_fetches(id) == before,
+	       "asked again at once (even to refresh): the failure kept, not fetched again (%s)", why);
 	key_of(id, http, "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", false, &rc, why, sizeof(why));
 	tap_ok(rc == ATKV_E_SYNTAX && strstr(why, "only did:plc and did:web"), "a did:key: refused (%s)", why);
 	atkv_identity_free(id);

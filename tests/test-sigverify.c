@@ -103,6 +103,14 @@ static void refusals(void)
 	       "an Ed25519 did:key: refused as a curve atproto does not use");
 	tap_ok(atkv_didkey_parse(p256, strlen(p256) - 3, &k) < 0, "a did:key three characters short: refused");
 	tap_eq(atkv_didkey_parse(p256 + 8, strlen(p256) - 8, &k), 0, "a bare publicKeyMultibase (z...) reads too");
+	/* An uncompressed secp256k1 key (as the reference PLC serves them) read, and the same with
+	 * one byte of y changed: off the curve. */
+	const char *good = "zRPMYYkJx9Zzgq5cyeK3Cie5hAiNuGboto24DdBGqcFyk5SwRB4Lh4kWyLNy1ziERNWMx4vAXgtwHH1LXwptZRCVb";
+	const char *off_y = "zRPMYYkJx9Zzgq5cyeK3Cie5hAiNuGboto24DdBGqcFyk5SwRB4Lh4kXNfyx8HzwbqPBPD1Bx2DRQYny3Cmbo12ow";
+	tap_eq(atkv_didkey_parse_method("EcdsaSecp256k1VerificationKey2019", good, strlen(good), &k), 0,
+	       "an uncompressed secp256k1 key of the older suite: read");
+	tap_eq(atkv_didkey_parse_method("EcdsaSecp256k1VerificationKey2019", off_y, strlen(off_y), &k), ATKV_E_SIGNATURE,
+	       "the same with a byte of y changed (the point off the curve): refused");
 	for (int curve = ATKV_CURVE_P256; curve <= ATKV_CURVE_K256; curve++) {
 		struct atkv_pubkey off = {.curve = (enum atkv_curve)curve};
 		memset(off.point, 0xff, sizeof(off.point)); /* x beyond the field's prime */

@@ -5,11 +5,10 @@
  * time. Keys are loaded once, as the identity cache keeps them. Run from the build directory:
  *   bench/bench-verify [--seconds S] [--smoke]
  * Prints commits/s of both, their ratio and the microseconds verification adds per commit. */
+#include "../tests/signedkeys.h"
 #include "capture.h"
 #include "commitcheck.h"
-#include "diddoc.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,13 +16,7 @@
 
 #define CAPTURE "tests/data/signed-capture.bin"
 #define DOCS "tests/data/signed-capture-docs.jsonl"
-#define MAX_ACCOUNTS 64
-
-static struct {
-	char did[64];
-	struct atkv_sigkey *key;
-} accounts[MAX_ACCOUNTS];
-static int n_accounts;
+static struct signed_keys keys;
 
 static double now(void)
 {
@@ -49,32 +42,7 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-static void load_keys(const char *text, size_t n)
-{
-	for (const char *line = text, *end; line < text + n && n_accounts < MAX_ACCOUNTS; line = end + 1) {
-		end = memchr(line, '\n', (size_t)(text + n - line));
-		if (!end)
-			end = text + n;
-		json_t *doc = json_loadb(line, (size_t)(end - line), 0, NULL);
-		const char *did = json_string_value(json_object_get(doc, "id"));
-		struct atkv_pubkey k;
-		char why[256];
-		if (did && !atkv_diddoc_key(line, (size_t)(end - line), did, &k, why, sizeof(why)) &&
-		    !atkv_sigkey_load(&k, &accounts[n_accounts].key)) {
-			snprintf(accounts[n_accounts].did, sizeof(accounts[0].did), "%s", did);
-			n_accounts++;
-		}
-		json_decref(doc);
-	}
-}
-
-static const struct atkv_sigkey *key_of(const struct atkv_str *did)
-{
-	for (int i = 0; i < n_accounts; i++)
-		if (strlen(accounts[i].did) == did->n && !memcmp(accounts[i].did, did->p, did->n))
-			return accounts[i].key;
-	return NULL;
-}
+static const struct atkv_sigkey *key_of(const struct atkv_str *did) { return signed_keys_of(&keys, did); }
 
 /* Decodes (and with verify, checks) every frame over and over for `seconds`; returns commits/s,
  * or -1 when a commit fails its check. */
@@ -135,7 +103,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-verify: run from the source or build directory (%s, %s)\n", CAPTURE, DOCS);
 		return 1;
 	}
-	load_keys(docs, docs_n);
+	signed_keys_read(&keys, docs, docs_n);
 	long plain_n, tree_n, verified_n;
 	double plain = run((const uint8_t *)cap, cap_n, seconds, 0, &plain_n);
 	double tree = run((const uint8_t *)cap, cap_n, seconds, 2, &tree_n);
@@ -149,8 +117,7 @@ int main(int argc, char **argv)
 		       verified, 1e6 / verified - 1e6 / plain);
 		printf("ratio: verified / baseline commits per second = %.3f\n", verified / plain);
 	}
-	for (int i = 0; i < n_accounts; i++)
-		atkv_sigkey_free(accounts[i].key);
+	signed_keys_free(&keys);
 	free(cap);
 	free(docs);
 	return rc;

@@ -172,6 +172,15 @@ out:
 	return rc;
 }
 
+/* A node an edit reaches as a subtree of layer x: read, and on that layer (there is none below
+ * layer 0, whatever a hostile block links to). */
+static int reach(struct atkv_mstedit *ed, struct enode *nd, int x, struct atkv_err *err)
+{
+	if (x < 0)
+		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
+	return load(ed, nd, x, err);
+}
+
 /* The first entry of nd whose key is k or after it; *found when it is k. */
 static size_t find(const struct enode *nd, const uint8_t *k, size_t kn, bool *found)
 {
@@ -222,9 +231,7 @@ static int split(struct atkv_mstedit *ed, struct enode *nd, int x, const uint8_t
 	*l = *r = NULL;
 	if (!nd)
 		return 0;
-	if (x < 0)
-		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
-	int rc = load(ed, nd, x, err);
+	int rc = reach(ed, nd, x, err);
 	if (rc)
 		return rc;
 	bool found;
@@ -255,10 +262,8 @@ static int merge(struct atkv_mstedit *ed, struct enode *a, struct enode *b, int 
 		*out = a ? a : b;
 		return 0;
 	}
-	if (x < 0)
-		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
 	int rc;
-	if ((rc = load(ed, a, x, err)) || (rc = load(ed, b, x, err)))
+	if ((rc = reach(ed, a, x, err)) || (rc = reach(ed, b, x, err)))
 		return rc;
 	struct enode *joined;
 	if ((rc = merge(ed, *gap(a, a->n), b->left, x - 1, &joined, err)))
@@ -317,9 +322,7 @@ static int remove_key(struct atkv_mstedit *ed, struct enode *nd, int x, const ui
 {
 	if (!nd)
 		return atkv_fail(err, ATKV_E_MST, 0, "mst key not found");
-	if (x < 0)
-		return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
-	int rc = load(ed, nd, x, err);
+	int rc = reach(ed, nd, x, err);
 	if (rc)
 		return rc;
 	bool found;
@@ -356,9 +359,7 @@ static int lookup(struct atkv_mstedit *ed, const uint8_t *k, size_t kn, bool dir
 		return rc;
 	int x = ed->root_layer;
 	for (struct enode *nd = ed->root; nd; x--) {
-		if (x < 0)
-			return atkv_fail(err, ATKV_E_MST, 0, "mst subtree below layer 0");
-		if ((rc = load(ed, nd, x, err)))
+		if ((rc = reach(ed, nd, x, err)))
 			return rc;
 		if (depth == sizeof(path) / sizeof(path[0]))
 			return atkv_fail(err, ATKV_E_MST, 0, "mst depth");

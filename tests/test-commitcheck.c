@@ -9,51 +9,18 @@
  * each commit's prevData is the data of the repo's commit before it in the stream. */
 #include "capture.h"
 #include "commitcheck.h"
-#include "diddoc.h"
+#include "signedkeys.h"
 #include "tap.h"
 
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_ACCOUNTS 16
 
-static struct {
-	char did[64];
-	struct atkv_sigkey *key;
-} accounts[MAX_ACCOUNTS];
-static int n_accounts;
+static struct signed_keys keys;
 
-/* The signing key of every DID document recorded with the capture. */
-static void load_keys(void)
-{
-	size_t n;
-	char *text = (char *)tap_read_file(tap_path("tests/data/signed-capture-docs.jsonl"), &n);
-	for (char *line = text, *end; line < text + n && n_accounts < MAX_ACCOUNTS; line = end + 1) {
-		end = memchr(line, '\n', (size_t)(text + n - line));
-		if (!end)
-			end = text + n;
-		json_t *doc = json_loadb(line, (size_t)(end - line), 0, NULL);
-		const char *did = json_string_value(json_object_get(doc, "id"));
-		struct atkv_pubkey k;
-		char why[256];
-		if (did && !atkv_diddoc_key(line, (size_t)(end - line), did, &k, why, sizeof(why)) &&
-		    !atkv_sigkey_load(&k, &accounts[n_accounts].key)) {
-			snprintf(accounts[n_accounts].did, sizeof(accounts[0].did), "%s", did);
-			n_accounts++;
-		}
-		json_decref(doc);
-	}
-	free(text);
-}
-
-static const struct atkv_sigkey *key_of(const struct atkv_str *did)
-{
-	for (int i = 0; i < n_accounts; i++)
-		if (strlen(accounts[i].did) == did->n && !memcmp(accounts[i].did, did->p, did->n))
-			return accounts[i].key;
-	return NULL;
-}
+static const struct atkv_sigkey *key_of(const struct atkv_str *did) { return signed_keys_of(&keys, did); }
 
 static struct atkv_firehose *fh;
 static struct atkv_commitcheck *cc;
@@ -175,8 +142,11 @@ int main(void)
 {
 	size_t cap_n;
 	uint8_t *cap = tap_read_file(tap_path("tests/data/signed-capture.bin"), &cap_n);
-	load_keys();
-	tap_ok(n_accounts >= 4, "%d accounts' signing keys read from their DID documents", n_accounts);
+	size_t docs_n;
+	char *docs = (char *)tap_read_file(tap_path("tests/data/signed-capture-docs.jsonl"), &docs_n);
+	signed_keys_read(&keys, docs, docs_n);
+	free(docs);
+	tap_ok(keys.n >= 4, "%d accounts' signing keys read from their DID documents", keys.n);
 	fh = atkv_firehose_new();
 	cc = atkv_commitcheck_new();
 	long start = atkv_capture_start(cap, cap_n);
@@ -213,7 +183,7 @@ int main(void)
 		if (!rc && atkv_commitcheck_run(cc, fh, ev, NULL, NULL, &commit, &err) == 0)
 			remember(&ev->did, &commit.data);
 		/* Another account's key: refused, whatever else holds. */
-		const struct atkv_sigkey *other = accounts[0].key == key_of(&ev->did) ? accounts[1].key : accounts[0].key;
+		const struct atkv_sigkey *other = keys.a[0].key == key_of(&ev->did) ? keys.a[1].key : keys.a[0].key;
 		wrong_key += check(ev, other, &err) == ATKV_E_SIGNATURE && err.where && !strcmp(err.where, "commit sig");
 		ops += (int)ev->n_ops;
 		if (rc && commits - ok <= 3)
@@ -244,8 +214,7 @@ int main(void)
 	       chained, linked);
 	tap_eq(chain_refused, linked, "and given another data as the one before, each is refused (commit prevData chain)");
 	tap_ok(tested_alterations, "an event to alter was found");
-	for (int i = 0; i < n_accounts; i++)
-		atkv_sigkey_free(accounts[i].key);
+	signed_keys_free(&keys);
 	atkv_commitcheck_free(cc);
 	atkv_firehose_free(fh);
 	free(cap);

@@ -249,3 +249,18 @@ int atkv_cbor_skip(struct atkv_cbor *r, struct atkv_err *err)
 		}
 	}
 }
+
+int atkv_cbor_put_head(struct atkv_buf *out, unsigned major, uint64_t v)
+{
+	uint8_t h[9];
+	size_t n = 1;
+	if (v < 24) {
+		h[0] = (uint8_t)(major << 5 | v);
+	} else {
+		int bytes = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
+		h[0] = (uint8_t)(major << 5 | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
+		for (int i = bytes; i > 0; i--)
+			h[n++] = (uint8_t)(v >> (8 * (i - 1)));
+	}
+	return atkv_buf_append(out, h, n) ? ATKV_E_NOMEM : 0;
+}

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "buf.h"
+
 #include "cid.h"
 #include "err.h"
 
@@ -79,5 +81,9 @@ static inline bool atkv_cbor_text_eq(const struct atkv_cbor_item *it, const char
 
 /* True when the item is TEXT equal to the string literal lit. */
 #define atkv_cbor_text_is(it, lit) atkv_cbor_text_eq((it), "" lit, sizeof(lit) - 1)
+
+/* Appends the head of a CBOR item (major type 0-7, argument v) in its shortest form to out, as
+ * DAG-CBOR wants it: the writers of commits and MST nodes share it. Returns 0 or ATKV_E_NOMEM. */
+int atkv_cbor_put_head(struct atkv_buf *out, unsigned major, uint64_t v);
 
 #endif

@@ -98,26 +98,10 @@ int atkv_commit_parse(const uint8_t *p, size_t n, struct atkv_commit *c, struct 
 	return 0;
 }
 
-/* A CBOR map head for count entries, in its shortest form. */
-static int map_head(struct atkv_buf *out, uint64_t count)
-{
-	uint8_t h[9];
-	size_t n = 1;
-	if (count < 24) {
-		h[0] = (uint8_t)(0xa0 | count);
-	} else {
-		int bytes = count <= 0xff ? 1 : count <= 0xffff ? 2 : count <= 0xffffffffu ? 4 : 8;
-		h[0] = (uint8_t)(0xa0 | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
-		for (int i = bytes; i > 0; i--)
-			h[n++] = (uint8_t)(count >> (8 * (i - 1)));
-	}
-	return atkv_buf_append(out, h, n);
-}
-
 int atkv_commit_unsigned(const uint8_t *p, size_t n, const struct atkv_commit *c, struct atkv_buf *out)
 {
 	atkv_buf_reset(out);
-	if (map_head(out, c->fields - 1) || atkv_buf_append(out, p + c->entries_at, c->sig_from - c->entries_at) ||
+	if (atkv_cbor_put_head(out, 5, c->fields - 1) || atkv_buf_append(out, p + c->entries_at, c->sig_from - c->entries_at) ||
 	    atkv_buf_append(out, p + c->sig_to, n - c->sig_to))
 		return ATKV_E_NOMEM;
 	return 0;

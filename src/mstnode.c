@@ -144,22 +144,6 @@ int atkv_mst_node_key(const struct atkv_mst_node *nd, size_t i, uint8_t *key, si
 	return 0;
 }
 
-/* A CBOR head: major type and argument, shortest form. */
-static int head(struct atkv_buf *out, unsigned major, uint64_t v)
-{
-	uint8_t h[9];
-	size_t n = 1;
-	if (v < 24) {
-		h[0] = (uint8_t)(major << 5 | v);
-	} else {
-		int bytes = v <= 0xff ? 1 : v <= 0xffff ? 2 : v <= 0xffffffffu ? 4 : 8;
-		h[0] = (uint8_t)(major << 5 | (bytes == 1 ? 24 : bytes == 2 ? 25 : bytes == 4 ? 26 : 27));
-		for (int i = bytes; i > 0; i--)
-			h[n++] = (uint8_t)(v >> (8 * (i - 1)));
-	}
-	return atkv_buf_append(out, h, n);
-}
-
 /* A one-letter text key: the node's and the entries' keys are all one letter. */
 static int letter(struct atkv_buf *out, char c)
 {
@@ -173,14 +157,14 @@ static int link(struct atkv_buf *out, const uint8_t *cid, size_t n)
 	if (!cid)
 		return atkv_buf_append(out, "\xf6", 1);
 	static const uint8_t zero = 0;
-	return head(out, 6, 42) || head(out, 2, n + 1) || atkv_buf_append(out, &zero, 1) || atkv_buf_append(out, cid, n)
+	return atkv_cbor_put_head(out, 6, 42) || atkv_cbor_put_head(out, 2, n + 1) || atkv_buf_append(out, &zero, 1) || atkv_buf_append(out, cid, n)
 	           ? ATKV_E_NOMEM
 	           : 0;
 }
 
 int atkv_mst_node_begin(struct atkv_buf *out, size_t entries)
 {
-	return head(out, 5, 2) || letter(out, 'e') || head(out, 4, entries) ? ATKV_E_NOMEM : 0;
+	return atkv_cbor_put_head(out, 5, 2) || letter(out, 'e') || atkv_cbor_put_head(out, 4, entries) ? ATKV_E_NOMEM : 0;
 }
 
 int atkv_mst_node_entry(struct atkv_buf *out, const uint8_t *key, size_t key_n, const uint8_t *prev, size_t prev_n,
@@ -189,8 +173,8 @@ int atkv_mst_node_entry(struct atkv_buf *out, const uint8_t *key, size_t key_n, 
 	size_t p = 0;
 	while (p < key_n && p < prev_n && key[p] == prev[p])
 		p++;
-	return head(out, 5, 4) || letter(out, 'k') || head(out, 2, key_n - p) || atkv_buf_append(out, key + p, key_n - p) ||
-	               letter(out, 'p') || head(out, 0, p) || letter(out, 't') || link(out, right, right_n) ||
+	return atkv_cbor_put_head(out, 5, 4) || letter(out, 'k') || atkv_cbor_put_head(out, 2, key_n - p) || atkv_buf_append(out, key + p, key_n - p) ||
+	               letter(out, 'p') || atkv_cbor_put_head(out, 0, p) || letter(out, 't') || link(out, right, right_n) ||
 	               letter(out, 'v') || link(out, value, value_n)
 	           ? ATKV_E_NOMEM
 	           : 0;

@@ -16,6 +16,7 @@ static const struct bucket buckets[] = {
 	{ATKV_BUCKET_RECORD, "atkv: every AT Protocol record, by partition.collection.did.rkey", true},
 	{ATKV_BUCKET_CURSOR, "atkv: firehose cursors (key firehose: last seq fully stored)", false},
 	{ATKV_BUCKET_ACCOUNT, "atkv: account status and handle, by escaped DID", false},
+	{ATKV_BUCKET_REPO, "atkv: each repository's last verified commit (rev, data) and sync status, by escaped DID", false},
 };
 
 static void config_for(const struct bucket *b, const struct atkv_bucket_limits *l, kvConfig *c)

@@ -11,6 +11,8 @@
 #define ATKV_BUCKET_RECORD "record"
 #define ATKV_BUCKET_CURSOR "cursor"
 #define ATKV_BUCKET_ACCOUNT "account"
+/* Each repository's verified head (repohead.h). */
+#define ATKV_BUCKET_REPO "repo"
 /* What atkv-backfill has done (repostate.h); made by it, not by atkv_buckets_ensure. */
 #define ATKV_BUCKET_BACKFILL "backfill"
 

@@ -15,6 +15,7 @@
 #include "natsconn.h"
 #include "relay.h"
 #include "systemd.h"
+#include "verifier.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,14 @@ static const struct atkv_option options[] = {
 	{"ack-timeout", ATKV_OPT_INT, "10000", "MS", "a write unacknowledged this long is retried from the cursor", 100, 600000, NULL, false},
 	{"relay-timeout", ATKV_OPT_INT, "60000", "MS", "a relay silent this long is dropped and reconnected (pinged at half; also the limit to connect)", 1000, 3600000, NULL, false},
 	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL, false},
+	{"verify", ATKV_OPT_BOOL, "true", "", "check every commit's signature, tree and chain (atproto Sync 1.1) before writing it", 0, 0, NULL, false},
+	{"verify-threads", ATKV_OPT_INT, "0", "N", "threads checking signatures (0: one per CPU)", 0, 256, NULL, false},
+	{"verify-queue", ATKV_OPT_INT, "4096", "N", "events queued for checking before reading pauses", 16, 1000000, NULL, false},
+	{"plc", ATKV_OPT_STRING, "https://plc.directory", "URL", "PLC directory that resolves did:plc (signing keys)", 0, 0, NULL, false},
+	{"http-timeout", ATKV_OPT_INT, "30000", "MS", "each network wait of a DID document fetch", 100, 600000, NULL, false},
+	{"http-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for https (default: the system's)", 0, 0, NULL, false},
+	{"key-cache", ATKV_OPT_INT, "100000", "N", "signing keys kept in memory", 1, 100000000, NULL, false},
+	{"key-ttl", ATKV_OPT_INT, "3600", "SECONDS", "a signing key is used this long before its DID document is fetched again", 1, INT64_MAX, NULL, false},
 	{"metrics", ATKV_OPT_HOSTPORT, NULL, "ADDR:PORT", "serve Prometheus metrics at http://ADDR:PORT/metrics", 0, 0, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
 };
@@ -66,9 +75,11 @@ struct builder {
 	struct atkv_config *cfg;
 	natsConnection *nc;
 	jsCtx *js;                  /* for the cursor (synchronous, short timeout) */
-	kvStore *cursor_kv, *account_kv;
+	kvStore *cursor_kv, *account_kv, *repo_kv;
 	struct atkv_kvwriter *w;
 	struct atkv_accounts *acc;
+	struct atkv_repoheads *heads;   /* NULL when not verifying */
+	struct atkv_verifier *verifier; /* NULL when not verifying */
 	struct atkv_ingest in;
 	struct atkv_relay *relay;
 	struct atkv_metrics *metrics;
@@ -169,12 +180,17 @@ static int next_write_backoff(struct builder *b)
 	return b->write_backoff_ms;
 }
 
-static int on_frame(void *arg, const uint8_t *p, size_t n)
+/* Whether reading from the relay must pause: the writer or the verifier has no room. */
+static bool input_full(struct builder *b)
 {
-	struct builder *b = arg;
-	if (b->rewinding || stop_requested)
-		return 1;
-	int rc = atkv_ingest_frame(&b->in, p, n);
+	return atkv_kvwriter_full(b->w) || (b->verifier && atkv_verifier_full(b->verifier));
+}
+
+/* Writes one frame. Returns 0, or 1 when the connection must close (a relay error frame, or a
+ * failed write to replay from the cursor). */
+static int ingest(struct builder *b, const uint8_t *p, size_t n, const struct atkv_verdict *vd)
+{
+	int rc = atkv_ingest_frame(&b->in, p, n, vd);
 	if (rc == ATKV_INGEST_RELAY_ERRORED)
 		return 1;
 	if (rc < 0) {
@@ -183,7 +199,46 @@ static int on_frame(void *arg, const uint8_t *p, size_t n)
 		         (long long)atkv_kvwriter_watermark(b->w));
 		return 1;
 	}
-	if (atkv_kvwriter_full(b->w))
+	return 0;
+}
+
+/* Writes the frames the verifier is done with, in the order they came, while the writer has
+ * room. Returns 1 when the connection must close. */
+static int ingest_verified(struct builder *b)
+{
+	const uint8_t *p;
+	size_t n;
+	const struct atkv_verdict *vd;
+	while (!b->rewinding && !atkv_kvwriter_full(b->w) && atkv_verifier_next(b->verifier, &p, &n, &vd)) {
+		int rc = ingest(b, p, n, vd);
+		atkv_verifier_pop(b->verifier);
+		if (rc) {
+			/* What is queued behind comes again from the cursor, or after the reconnect. */
+			atkv_verifier_clear(b->verifier);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int on_frame(void *arg, const uint8_t *p, size_t n)
+{
+	struct builder *b = arg;
+	if (b->rewinding || stop_requested)
+		return 1;
+	if (b->verifier) {
+		int rc = atkv_verifier_push(b->verifier, p, n);
+		if (rc) {
+			atkv_log(ATKV_LOG_WARNING, "cannot queue a frame for checking (%s); reconnecting", atkv_strerror(rc));
+			atkv_verifier_clear(b->verifier);
+			return 1;
+		}
+		if (ingest_verified(b))
+			return 1;
+	} else if (ingest(b, p, n, NULL)) {
+		return 1;
+	}
+	if (input_full(b))
 		atkv_relay_pause(b->relay, true);
 	return 0;
 }
@@ -193,7 +248,7 @@ static void on_connected(void *arg)
 	struct builder *b = arg;
 	b->state = CONNECTED;
 	b->connected_at_ms = atkv_now_ms();
-	atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
+	atkv_relay_pause(b->relay, input_full(b));
 	atkv_log(ATKV_LOG_INFO, "connected to %s", atkv_relay_url(b->relay));
 }
 
@@ -304,6 +359,20 @@ static void render_metrics(void *arg, struct atkv_buf *out)
 	                 s->last_time[0] ? lag_seconds(s->last_time) : 0);
 	atkv_metrics_add(out, "atkv_builder_reconnects_total", "counter", "Connections to the relay that ended.", NULL,
 	                 (double)b->reconnects);
+	if (b->verifier) {
+		struct atkv_verifier_stats v;
+		atkv_verifier_stats(b->verifier, &v);
+		atkv_metrics_add(out, "atkv_builder_commits_verified_total", "counter",
+		                 "Commits whose signature and tree checked (before the chain check).", NULL, (double)v.verified);
+		atkv_metrics_add(out, "atkv_builder_commits_unverified_total", "counter",
+		                 "Commits whose signature, key or tree did not check.", NULL, (double)v.failed);
+		atkv_metrics_add(out, "atkv_builder_key_fetches_total", "counter", "DID documents fetched for signing keys.",
+		                 NULL, (double)v.key_fetches);
+		atkv_metrics_add(out, "atkv_builder_verify_queue", "gauge", "Events queued for checking.", NULL,
+		                 (double)v.queued);
+		atkv_metrics_add(out, "atkv_builder_desynchronized_total", "counter",
+		                 "Repositories marked desynchronized after a failed check.", NULL, (double)s->desyncs);
+	}
 }
 
 static void shutdown_now(struct builder *b)
@@ -349,8 +418,11 @@ static void on_tick(void *arg)
 		}
 		b->rewinding = true;
 		atkv_relay_close(b->relay);
+		if (b->verifier)
+			atkv_verifier_clear(b->verifier);
 	}
-	if (b->rewinding && !atkv_relay_is_open(b->relay) && atkv_kvwriter_drain(b->w, 0)) {
+	if (b->rewinding && !atkv_relay_is_open(b->relay) && atkv_kvwriter_drain(b->w, 0) &&
+	    (!b->verifier || atkv_verifier_idle(b->verifier))) {
 		int64_t from = atkv_kvwriter_rewind(b->w);
 		b->in.st.last_seq = from;
 		struct atkv_kvwriter_stats ws;
@@ -359,10 +431,12 @@ static void on_tick(void *arg)
 		b->rewinding = false;
 		atkv_log(ATKV_LOG_INFO, "writes settled; resuming after seq %lld", (long long)from);
 	}
+	if (b->verifier && ingest_verified(b))
+		atkv_relay_close(b->relay);
 	if (atkv_relay_is_open(b->relay))
-		atkv_relay_pause(b->relay, atkv_kvwriter_full(b->w));
-	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms &&
-	         !atkv_kvwriter_full(b->w) && natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
+		atkv_relay_pause(b->relay, input_full(b));
+	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms && !input_full(b) &&
+	         natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED) {
 		int64_t cursor = atkv_kvwriter_watermark(b->w);
 		b->state = CONNECTING;
 		atkv_log(ATKV_LOG_INFO, "connecting to %s from cursor %lld", atkv_relay_url(b->relay), (long long)cursor);
@@ -415,8 +489,9 @@ static int setup(struct builder *b, char *why, size_t why_n)
 	if (rc)
 		return 1;
 	if (js_KeyValue(&b->cursor_kv, b->js, ATKV_BUCKET_CURSOR) != NATS_OK ||
-	    js_KeyValue(&b->account_kv, b->js, ATKV_BUCKET_ACCOUNT) != NATS_OK) {
-		snprintf(why, why_n, "cannot open the buckets cursor and account");
+	    js_KeyValue(&b->account_kv, b->js, ATKV_BUCKET_ACCOUNT) != NATS_OK ||
+	    js_KeyValue(&b->repo_kv, b->js, ATKV_BUCKET_REPO) != NATS_OK) {
+		snprintf(why, why_n, "cannot open the buckets cursor, account and repo");
 		return 1;
 	}
 	int64_t cursor = atkv_config_int(c, "cursor");
@@ -438,11 +513,30 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		.max_bytes = (size_t)atkv_config_int(c, "max-inflight-bytes"),
 		.ack_timeout_ms = atkv_config_int(c, "ack-timeout"),
 	};
+	bool verify = atkv_config_bool(c, "verify");
+	size_t queue = (size_t)atkv_config_int(c, "verify-queue");
 	if (atkv_kvwriter_new(b->nc, &wo, cursor, wake_loop, b->relay, &b->w) ||
 	    atkv_accounts_new(b->account_kv, account_cache(wo.max_events), &b->acc) ||
-	    atkv_ingest_init(&b->in, b->w, b->acc)) {
+	    (verify && atkv_repoheads_new(b->repo_kv, 2 * account_cache(wo.max_events + queue), &b->heads)) ||
+	    atkv_ingest_init(&b->in, b->w, b->acc, b->heads)) {
 		snprintf(why, why_n, "out of memory");
 		return 1;
+	}
+	if (verify) {
+		struct atkv_verifier_options vo = {
+			.threads = (unsigned)atkv_config_int(c, "verify-threads"),
+			.slots = queue,
+			.max_bytes = (size_t)atkv_config_int(c, "max-inflight-bytes"),
+			.plc = atkv_config_str(c, "plc"),
+			.ca_file = atkv_config_str(c, "http-ca"),
+			.timeout_ms = (int)atkv_config_int(c, "http-timeout"),
+			.keys = (size_t)atkv_config_int(c, "key-cache"),
+			.key_ttl_s = atkv_config_int(c, "key-ttl"),
+			.heads = b->heads,
+			.repo_kv = b->repo_kv,
+		};
+		if (atkv_verifier_new(&vo, wake_loop, b->relay, &b->verifier, why, why_n))
+			return 1;
 	}
 	b->in.st.last_seq = cursor;
 	const char *metrics = atkv_config_str(c, "metrics");
@@ -490,11 +584,15 @@ int main(int argc, char **argv)
 	 * waking the loop, the loop goes, NATS closes and its threads end, then the writer goes. */
 	if (b.w)
 		atkv_kvwriter_set_wakeup(b.w, NULL, NULL);
+	/* The workers stop before the loop they wake goes. */
+	atkv_verifier_free(b.verifier);
 	atkv_relay_free(b.relay);
 	atkv_metrics_free(b.metrics);
 	atkv_ingest_destroy(&b.in);
 	atkv_accounts_free(b.acc);
+	atkv_repoheads_free(b.heads);
 	kvStore_Destroy(b.cursor_kv);
+	kvStore_Destroy(b.repo_kv);
 	kvStore_Destroy(b.account_kv);
 	jsCtx_Destroy(b.js);
 	if (b.w)

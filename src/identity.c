@@ -168,6 +168,16 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 	return rc;
 }
 
+void atkv_identity_forget(struct atkv_identity *id, const char *did)
+{
+	pthread_mutex_lock(&id->mu);
+	struct slot *s = find_locked(id, did);
+	/* As old as can be: stale for any TTL, and any fetch begun from now on replaces it. */
+	if (s)
+		s->fetched_ms = INT64_MIN / 2;
+	pthread_mutex_unlock(&id->mu);
+}
+
 uint64_t atkv_identity_fetches(const struct atkv_identity *id)
 {
 	return __atomic_load_n(&id->fetches, __ATOMIC_RELAXED);

@@ -34,6 +34,10 @@ void atkv_identity_free(struct atkv_identity *id);
 int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const char *did, bool refresh,
                       struct atkv_sigkey **key, char *why, size_t why_n);
 
+/* did changed its identity (an #identity event): its document is fetched again at the next
+ * request, however fresh the key kept. Cannot fail. */
+void atkv_identity_forget(struct atkv_identity *id, const char *did);
+
 /* Fetches done so far (for tests and metrics). */
 uint64_t atkv_identity_fetches(const struct atkv_identity *id);
 

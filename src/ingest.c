@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 const char *const atkv_ingest_error_names[ATKV_INGEST_KINDS] = {
 	[ATKV_INGEST_MALFORMED] = "malformed_frame",
@@ -17,13 +18,22 @@ const char *const atkv_ingest_error_names[ATKV_INGEST_KINDS] = {
 	[ATKV_INGEST_TOO_LARGE] = "too_large",
 	[ATKV_INGEST_REPLAYED] = "replayed",
 	[ATKV_INGEST_RELAY_ERROR] = "relay_error",
+	[ATKV_INGEST_UNVERIFIED] = "unverified",
+	[ATKV_INGEST_BROKEN_CHAIN] = "broken_chain",
+	[ATKV_INGEST_STALE] = "stale_rev",
+	[ATKV_INGEST_HELD] = "desynchronized",
 };
 
-int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atkv_accounts *acc)
+/* PDS clocks run a little ahead of ours: a rev up to this far in the future is let through. */
+#define REV_FUTURE_US (5 * 60 * INT64_C(1000000))
+
+int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atkv_accounts *acc,
+                     struct atkv_repoheads *heads)
 {
 	memset(in, 0, sizeof(*in));
 	in->w = w;
 	in->acc = acc;
+	in->heads = heads;
 	in->st.last_seq = -1;
 	if (!(in->fh = atkv_firehose_new()))
 		return ATKV_E_NOMEM;
@@ -42,6 +52,9 @@ static void skip(struct atkv_ingest *in, enum atkv_ingest_error kind, const stru
 {
 	/* Events the relay sends again after a reconnect are expected; the rest is news. */
 	enum atkv_log_level level = kind == ATKV_INGEST_REPLAYED ? ATKV_LOG_DEBUG : ATKV_LOG_WARNING;
+	/* One line for the failed check says what happened; the events held after it are many. */
+	if (kind == ATKV_INGEST_HELD)
+		level = ATKV_LOG_DEBUG;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -139,14 +152,128 @@ static int write_account(struct atkv_ingest *in, const struct atkv_event *ev)
 	return rc;
 }
 
-static int write_event(struct atkv_ingest *in, const struct atkv_event *ev)
+static int write_ops(struct atkv_ingest *in, const struct atkv_event *ev)
+{
+	int rc = 0;
+	for (size_t i = 0; i < ev->n_ops && rc == 0; i++)
+		rc = write_op(in, ev, i);
+	return rc;
+}
+
+static int write_head(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *head,
+                      const char *reason)
+{
+	const char *key, *json;
+	size_t len;
+	int rc = atkv_repoheads_set(in->heads, ev->did.p, ev->did.n, head, reason, &key, &json, &len);
+	if (rc)
+		return rc;
+	struct atkv_write_meta meta = {.seq = ev->seq, .rev = ev->rev, .time = ev->time};
+	return atkv_kvwriter_put(in->w, ATKV_BUCKET_REPO, key, json, len, &meta);
+}
+
+/* Writes nothing of ev but the repository's head, marked desynchronized. */
+static int desync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *cur,
+                  enum atkv_ingest_error kind, const char *why)
+{
+	skip(in, kind, ev, NULL, "commit not written: %s; the repository is desynchronized", why);
+	struct atkv_repohead next = *cur;
+	next.desync = true;
+	in->st.desyncs++;
+	return write_head(in, ev, &next, why);
+}
+
+/* The time in a TID, µs since the epoch: its 13 base32-sortable characters hold 64 bits, the
+ * first always 0, then 53 of time and 10 of clock id. -1 when it is not a TID. */
+static int64_t tid_us(struct atkv_str tid)
+{
+	static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
+	uint64_t v = 0;
+	if (!tid.p || tid.n != ATKV_TID_LEN)
+		return -1;
+	for (size_t i = 0; i < tid.n; i++) {
+		const char *at = memchr(alphabet, tid.p[i], 32);
+		if (!at || !tid.p[i])
+			return -1;
+		v = v << 5 | (uint64_t)(at - alphabet);
+	}
+	return (int64_t)(v >> 10 & ((UINT64_C(1) << 53) - 1));
+}
+
+static int64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static int rev_cmp(struct atkv_str rev, const char *head)
+{
+	int c = memcmp(rev.p, head, rev.n < ATKV_TID_LEN ? rev.n : ATKV_TID_LEN);
+	return c ? c : (int)rev.n - ATKV_TID_LEN;
+}
+
+/* A verified commit written after the checks that need the events in order (Sync 1.1): its
+ * repository is not desynchronized, its rev is above the head's and not in the future, and its
+ * prevData is the head's data. An event the relay sends again (its seq not above the head's)
+ * is written again as it was, so a replay from the cursor restores what failed to land. */
+static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_verdict *vd)
+{
+	struct atkv_repohead cur, next;
+	char why[320];
+	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, vd->ahead_read && !vd->ahead_rc ? &vd->ahead : NULL, &cur);
+	if (rc)
+		return rc;
+	if (cur.desync) {
+		skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
+		return 0;
+	}
+	if (vd->rc)
+		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, vd->why);
+	bool newer = !cur.known || rev_cmp(ev->rev, cur.rev) > 0;
+	if (!newer && ev->seq <= cur.seq) {
+		if ((rc = write_ops(in, ev)))
+			return rc;
+		return write_head(in, ev, &cur, NULL);
+	}
+	if (!newer) {
+		skip(in, ATKV_INGEST_STALE, ev, NULL, "commit skipped: rev %.*s is not above the repository's %s",
+		     (int)ev->rev.n, ev->rev.p, cur.rev);
+		return 0;
+	}
+	if (tid_us(ev->rev) > now_us() + REV_FUTURE_US) {
+		snprintf(why, sizeof(why), "rev %.*s is in the future", (int)ev->rev.n, ev->rev.p);
+		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, why);
+	}
+	if (cur.known && !(ev->prev_data.bytes && ev->prev_data.len == cur.data_n &&
+	                   !memcmp(ev->prev_data.bytes, cur.data, cur.data_n))) {
+		snprintf(why, sizeof(why), "its prevData is not the data of the repository's last commit (rev %s)", cur.rev);
+		return desync(in, ev, &cur, ATKV_INGEST_BROKEN_CHAIN, why);
+	}
+	next = cur;
+	next.known = true;
+	next.seq = ev->seq;
+	memcpy(next.rev, ev->rev.p, ATKV_TID_LEN);
+	next.rev[ATKV_TID_LEN] = 0;
+	memcpy(next.data, vd->data, vd->data_n);
+	next.data_n = vd->data_n;
+	if ((rc = write_ops(in, ev)))
+		return rc;
+	return write_head(in, ev, &next, NULL);
+}
+
+static int write_event(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_verdict *vd)
 {
 	int rc = 0;
 	switch (ev->type) {
 	case ATKV_EVENT_COMMIT:
 		in->st.commits++;
-		for (size_t i = 0; i < ev->n_ops && rc == 0; i++)
-			rc = write_op(in, ev, i);
+		if (!in->heads)
+			rc = write_ops(in, ev);
+		else if (vd)
+			rc = write_verified(in, ev, vd);
+		else
+			skip(in, ATKV_INGEST_UNVERIFIED, ev, NULL, "commit not written: it was not verified");
 		break;
 	case ATKV_EVENT_IDENTITY:
 	case ATKV_EVENT_ACCOUNT:
@@ -166,7 +293,7 @@ static int write_event(struct atkv_ingest *in, const struct atkv_event *ev)
 	return rc;
 }
 
-int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
+int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n, const struct atkv_verdict *vd)
 {
 	const struct atkv_event *ev;
 	struct atkv_err err = {0};
@@ -196,7 +323,7 @@ int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
 		return 0;
 	}
 	if (ev->seq < 0) {
-		write_event(in, ev);
+		write_event(in, ev, vd);
 		return 0;
 	}
 	int rc = atkv_kvwriter_begin(in->w, ev->seq);
@@ -207,7 +334,7 @@ int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n)
 	}
 	if (rc)
 		return rc;
-	rc = write_event(in, ev);
+	rc = write_event(in, ev, vd);
 	/* Whatever stopped the event's writes, the watermark must not pass it: it is replayed. */
 	if (rc < 0)
 		atkv_kvwriter_fail(in->w, atkv_strerror(rc));

@@ -131,7 +131,7 @@ with open(sys.argv[2], "ab", buffering=0) as out:
 pids+=($!)
 for _ in $(seq 50); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=$tmp/notify "$bin/atkv-builder" --nats "nats://t0ken-xyz@$tp" \
-	--relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --log-level debug >"$tmp/builder.log" 2>&1 &
+	--relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --verify=false --log-level debug >"$tmp/builder.log" 2>&1 &
 pids+=($!)
 at_end() { ATKV_NATS="nats://t0ken-xyz@$tp" "$bin/atkv" status --json --interval 0 | grep -q '"cursor":{"seq":139,'; }
 for _ in $(seq 150); do at_end 2>/dev/null && break; sleep 0.2; done
@@ -141,7 +141,7 @@ check "and its log says where it writes without the token (nats://***@...)" \
 
 # The indexer over TLS with an NKey, reading from the TLS server: the builder writes there too.
 "$bin/atkv-builder" --nats "tls://$tls" --tls-ca "$tmp/ca.pem" --tls-cert "$tmp/client.pem" --tls-key "$tmp/client.key" \
-	--nkey "$tmp/user.nk" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" >"$tmp/builder2.log" 2>&1 &
+	--nkey "$tmp/user.nk" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --verify=false >"$tmp/builder2.log" 2>&1 &
 pids+=($!)
 "$bin/atkv-like-indexer" --nats "tls://$tls" --tls-ca "$tmp/ca.pem" --tls-cert "$tmp/client.pem" --tls-key "$tmp/client.key" \
 	--nkey "$tmp/user.nk" --db "$tmp/likes.sqlite" --log-level debug >"$tmp/indexer.log" 2>&1 &
@@ -157,7 +157,7 @@ check "over TLS with an NKey: the builder streams the capture and the like index
 	eval 'indexed "${tlsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
 
 # The same with JWT user credentials on the operator-mode server (where atkv put wrote above).
-"$bin/atkv-builder" "${credsflags[@]}" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --log-level debug \
+"$bin/atkv-builder" "${credsflags[@]}" --relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --verify=false --log-level debug \
 	>"$tmp/builder3.log" 2>&1 &
 pids+=($!)
 "$bin/atkv-like-indexer" "${credsflags[@]}" --db "$tmp/likes-creds.sqlite" --log-level debug >"$tmp/indexer2.log" 2>&1 &

@@ -199,7 +199,7 @@ echo "# PDS firehose at $pds_url, PLC at $plc_url"
 	for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
 		unset "$v"
 	done
-	exec "$builder" --nats "$nats_url" --relay "$pds_url" --config /dev/null --log-level info
+	exec "$builder" --nats "$nats_url" --relay "$pds_url" --plc "$plc_url" --config /dev/null --log-level info
 ) >"$tmp/builder.log" 2>&1 &
 builder_pid=$!
 connected=0
@@ -322,7 +322,7 @@ fi
 # run, then --force) while pds-e2e.js writes, updates and deletes. The store must end equal to
 # the PDS: no backfilled value over a newer live one, no record deleted live brought back.
 if other_nats store3; then
-	(clean_env "$builder" --nats "$url2" --relay "$pds_url" --config /dev/null) >"$tmp/builder3.log" 2>&1 &
+	(clean_env "$builder" --nats "$url2" --relay "$pds_url" --plc "$plc_url" --config /dev/null) >"$tmp/builder3.log" 2>&1 &
 	builder3_pid=$!
 	for _ in $(seq 300); do
 		grep -q "connected to" "$tmp/builder3.log" && break

@@ -1,0 +1,54 @@
+/* repohead.h — the head of each repository's verified chain: the rev and data (MST root) CID of
+ * the last commit of it that passed every check, the seq of the event that brought it, and
+ * whether the repository is desynchronized (a check failed: its events are not written until it
+ * is resynchronized). Kept in bucket `repo` (key: the escaped DID; value
+ * {"rev","data","seq","status"[,"reason"]}) by writes that go with each event's own. The heads
+ * set last are cached, so a check never reads a value whose write is still in flight: a head
+ * leaves the cache only after capacity/2 later sets. Safe from any thread. */
+#ifndef ATKV_REPOHEAD_H
+#define ATKV_REPOHEAD_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atkv/syntax.h>
+
+#include "cid.h"
+
+struct atkv_repohead {
+	bool known;                         /* false: no commit of the repository verified yet */
+	bool desync;                        /* a check failed; resynchronize before going on */
+	int64_t seq;                        /* of the event that set it (-1: none) */
+	char rev[ATKV_TID_LEN + 1];         /* "" when not known */
+	uint8_t data[ATKV_CID_MAX_BYTES];   /* the binary data CID; data_n 0 when not known */
+	size_t data_n;
+};
+
+struct atkv_repoheads;
+
+/* kv is bucket `repo` (borrowed; NULL never reads one). capacity must be at least twice the
+ * events that can be queued or in flight at once. Returns 0 or ATKV_E_NOMEM. */
+int atkv_repoheads_new(kvStore *kv, size_t capacity, struct atkv_repoheads **out);
+void atkv_repoheads_free(struct atkv_repoheads *h);
+
+/* Whether did's head is cached (a worker that finds it is not reads it ahead: _fetch). */
+bool atkv_repoheads_cached(struct atkv_repoheads *h, const char *did, size_t n);
+
+/* did's head as bucket kv stores it; out->known false when it holds none (or not one of ours).
+ * Returns 0 or ATKV_E_NATS. */
+int atkv_repoheads_fetch(kvStore *kv, const char *did, size_t n, struct atkv_repohead *out);
+
+/* did's head: the cached one, else *ahead when given (read by _fetch while the event waited),
+ * else read from the bucket. Returns 0, ATKV_E_NATS or ATKV_E_NOMEM. */
+int atkv_repoheads_get(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *ahead,
+                       struct atkv_repohead *out);
+
+/* Caches head as did's and renders the value to write at the escaped DID in bucket `repo`
+ * into *json (valid until the next call of this function; reason NULL unless desync). Returns
+ * 0, ATKV_E_SYNTAX (a DID that does not escape) or ATKV_E_NOMEM. */
+int atkv_repoheads_set(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *head,
+                       const char *reason, const char **key, const char **json, size_t *len);
+
+#endif

@@ -1,0 +1,630 @@
+/* test-verify.c — atkv-builder verifying the firehose (atproto Sync 1.1) on real parts: a
+ * nats-server, atkv-firehose-replay serving the reference PDS capture recorded with its
+ * accounts' DID documents (tests/data/signed-capture*), and a PLC directory of the test serving
+ * those documents.
+ *   - Every commit verifies, and the store equals the one an unverifying builder makes of the
+ *     same capture; each repository's head (bucket repo) is its last commit's rev and data.
+ *   - Replayed from seq 0 by a restarted builder, every event is written again and nothing is
+ *     refused.
+ *   - A capture altered as a hostile relay might — a record changed with its CID recomputed, a
+ *     signature from another account's commit, a prevData that is not the tree before, and a
+ *     commit left out — has each altered commit refused and nothing of it written; its
+ *     repository is marked desynchronized and nothing of it written after; the one account
+ *     left alone is stored as without the changes. */
+#define _GNU_SOURCE
+#include "capture.h"
+#include "commit.h"
+#include "firehose.h"
+#include "httpserver.h"
+#include "natsserver.h"
+#include "scrape.h"
+#include "sha256.h"
+#include "spawn.h"
+#include "tap.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BUILDER "src/atkv-builder"
+#define MAX_DIDS 16
+
+static char tmp[64];
+static int plc_port, plc_requests;
+static json_t *docs;   /* DID → its document */
+
+static bool serve_plc(int fd, const char *path, void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&plc_requests, 1, __ATOMIC_RELAXED);
+	json_t *doc = json_object_get(docs, path + 1);
+	if (!doc)
+		return httpserver_reply(fd, 404, "", "Not Found", 9);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	bool ok = httpserver_reply(fd, 200, "Content-Type: application/did+ld+json\r\n", text, strlen(text));
+	free(text);
+	return ok;
+}
+
+static void load_docs(void)
+{
+	size_t n;
+	char *text = (char *)tap_read_file(tap_path("tests/data/signed-capture-docs.jsonl"), &n);
+	docs = json_object();
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		json_t *doc = json_loads(line, 0, NULL);
+		if (json_string_value(json_object_get(doc, "id")))
+			json_object_set(docs, json_string_value(json_object_get(doc, "id")), doc);
+		json_decref(doc);
+	}
+	free(text);
+}
+
+/* ---- the capture, its commits, and the altered copy ---- */
+
+struct account {
+	char did[128];
+	int commits;
+	char last_rev[16], last_data[ATKV_CID_STR_MAX];
+	char refused_rev[16];       /* the altered commit's rev ("" for the account left alone) */
+	const char *where;          /* what refuses it */
+};
+
+static struct account accounts[MAX_DIDS];
+static int n_accounts, n_commits;
+static uint8_t *capture;
+static size_t capture_n;
+static int64_t last_seq;
+
+static struct account *account_of(const struct atkv_str *did)
+{
+	for (int i = 0; i < n_accounts; i++)
+		if (strlen(accounts[i].did) == did->n && !memcmp(accounts[i].did, did->p, did->n))
+			return &accounts[i];
+	if (n_accounts == MAX_DIDS || did->n >= sizeof(accounts[0].did))
+		return NULL;
+	struct account *a = &accounts[n_accounts++];
+	memcpy(a->did, did->p, did->n);
+	return a;
+}
+
+/* Calls fn for each frame of buf (a capture) decoded, with its offset and length. */
+static void each_frame(uint8_t *buf, size_t n, void (*fn)(uint8_t *frame, size_t len, const struct atkv_event *ev,
+                                                          struct atkv_firehose *fh, void *arg),
+                       void *arg)
+{
+	struct atkv_firehose *fh = atkv_firehose_new();
+	long at = atkv_capture_start(buf, n);
+	size_t off = at < 0 ? n : (size_t)at;
+	const uint8_t *frame;
+	size_t len;
+	while (atkv_capture_next(buf, n, &off, &frame, &len) == 1) {
+		const struct atkv_event *ev;
+		struct atkv_err err = {0};
+		if (!atkv_firehose_decode(fh, frame, len, &ev, &err))
+			fn((uint8_t *)frame, len, ev, fh, arg);
+	}
+	atkv_firehose_free(fh);
+}
+
+static void count_commit(uint8_t *frame, size_t len, const struct atkv_event *ev, struct atkv_firehose *fh, void *arg)
+{
+	(void)frame, (void)len, (void)arg;
+	if (ev->seq > last_seq)
+		last_seq = ev->seq;
+	if (ev->type != ATKV_EVENT_COMMIT)
+		return;
+	struct account *a = account_of(&ev->did);
+	const uint8_t *block;
+	size_t block_n;
+	struct atkv_commit c;
+	struct atkv_err err = {0};
+	if (!a || atkv_firehose_block(fh, ev->commit.bytes, ev->commit.len, &block, &block_n) ||
+	    atkv_commit_parse(block, block_n, &c, &err))
+		return;
+	n_commits++;
+	a->commits++;
+	snprintf(a->last_rev, sizeof(a->last_rev), "%s", c.rev);
+	atkv_cid_format(&c.data, a->last_data);
+}
+
+/* What the altering pass does to one account's commit at the middle of its commits. */
+enum change { RECORD, SIGNATURE, PREV_DATA, LEFT_OUT, UNCHANGED };
+
+struct alter {
+	enum change of[MAX_DIDS];     /* by account index */
+	int seen[MAX_DIDS];
+	uint8_t other_sig[64];        /* a signature of the unchanged account */
+	bool have_sig;
+	int64_t left_out_seq;
+};
+
+static void set_cid_digest(uint8_t *cid, size_t cid_n, const uint8_t *block, size_t block_n)
+{
+	struct atkv_sha256 *h = atkv_sha256_new();
+	uint8_t d[32];
+	atkv_sha256(h, block, block_n, d);
+	atkv_sha256_free(h);
+	memcpy(cid + cid_n - 32, d, 32);
+}
+
+/* A create's record with a year of its createdAt changed, its CID recomputed in the op and in
+ * the CAR; the tree (signed) still holds the old one. */
+static bool change_record(const struct atkv_event *ev, struct atkv_firehose *fh)
+{
+	for (size_t i = 0; i < ev->n_ops; i++) {
+		const struct atkv_op *op = &ev->ops[i];
+		const uint8_t *block;
+		size_t n;
+		if (op->action != ATKV_ACTION_CREATE || atkv_firehose_block(fh, op->cid.bytes, op->cid.len, &block, &n))
+			continue;
+		uint8_t *at = memmem(block, n, "createdAt", 9);
+		if (!at || at + 9 + 4 > block + n || at[9] < 0x74 || at[9] > 0x77 + 1)
+			continue;
+		uint8_t *value = at + 10 + (at[9] == 0x78);
+		uint8_t *car_cid = (uint8_t *)block - op->cid.len;
+		if (memcmp(car_cid, op->cid.bytes, op->cid.len))
+			continue;
+		value[2] = value[2] == '3' ? '4' : '3';
+		set_cid_digest(car_cid, op->cid.len, block, n);
+		memcpy((uint8_t *)op->cid.bytes, car_cid, op->cid.len);
+		return true;
+	}
+	return false;
+}
+
+/* Replaces every copy of old (n bytes) in frame by new. */
+static void replace_all(uint8_t *frame, size_t len, const uint8_t *old, const uint8_t *new, size_t n)
+{
+	for (uint8_t *p = frame; (p = memmem(p, len - (size_t)(p - frame), old, n)); p += n)
+		memcpy(p, new, n);
+}
+
+/* The commit block signed by another key (another account's signature), its CID recomputed
+ * wherever the frame names it. */
+static bool change_signature(uint8_t *frame, size_t len, const struct atkv_event *ev, struct atkv_firehose *fh,
+                             const uint8_t sig[64])
+{
+	const uint8_t *block;
+	size_t n;
+	struct atkv_commit c;
+	struct atkv_err err = {0};
+	if (atkv_firehose_block(fh, ev->commit.bytes, ev->commit.len, &block, &n) || atkv_commit_parse(block, n, &c, &err) ||
+	    c.sig_n != 64)
+		return false;
+	uint8_t old[64], new[64];
+	size_t cid_n = ev->commit.len;
+	memcpy(old, ev->commit.bytes, cid_n);
+	memcpy((uint8_t *)c.sig, sig, 64);
+	memcpy(new, old, cid_n);
+	set_cid_digest(new, cid_n, block, n);
+	replace_all(frame, len, old, new, cid_n);
+	return true;
+}
+
+static void alter_frame(uint8_t *frame, size_t len, const struct atkv_event *ev, struct atkv_firehose *fh, void *arg)
+{
+	struct alter *al = arg;
+	(void)len;
+	if (ev->type != ATKV_EVENT_COMMIT)
+		return;
+	struct account *a = account_of(&ev->did);
+	int i = (int)(a - accounts);
+	int k = al->seen[i]++;
+	if (al->of[i] == UNCHANGED + 1) {
+		/* The commit after the one left out: refused, its prevData is that one's data. */
+		snprintf(a->refused_rev, sizeof(a->refused_rev), "%.*s", (int)ev->rev.n, ev->rev.p);
+		al->of[i] = UNCHANGED + 2;
+		return;
+	}
+	if (al->of[i] == UNCHANGED && !al->have_sig) {
+		const uint8_t *block;
+		size_t n;
+		struct atkv_commit c;
+		struct atkv_err err = {0};
+		if (!atkv_firehose_block(fh, ev->commit.bytes, ev->commit.len, &block, &n) &&
+		    !atkv_commit_parse(block, n, &c, &err) && c.sig_n == 64) {
+			memcpy(al->other_sig, c.sig, 64);
+			al->have_sig = true;
+		}
+	}
+	if (a->refused_rev[0] || k < a->commits / 2 || al->of[i] >= UNCHANGED)
+		return;
+	bool done = false;
+	switch (al->of[i]) {
+	case RECORD: done = change_record(ev, fh); a->where = "commit op"; break;
+	case SIGNATURE: done = al->have_sig && change_signature(frame, len, ev, fh, al->other_sig); a->where = "commit sig"; break;
+	case PREV_DATA:
+		done = ev->prev_data.bytes != NULL;
+		if (done)
+			((uint8_t *)ev->prev_data.bytes)[ev->prev_data.len - 1] ^= 1;
+		a->where = "commit prevData";
+		break;
+	case LEFT_OUT:
+		al->left_out_seq = ev->seq;
+		al->of[i] = UNCHANGED + 1;
+		a->where = "prevData is not the data";
+		return;
+	default:
+		return;
+	}
+	if (done)
+		snprintf(a->refused_rev, sizeof(a->refused_rev), "%.*s", (int)ev->rev.n, ev->rev.p);
+}
+
+/* Writes to path the capture with changes[k] made to the account with the k-th most commits
+ * (UNCHANGED past n_changes). Returns false when it cannot. */
+static bool write_altered(const char *path, const enum change *changes, int n_changes, struct alter *al)
+{
+	uint8_t *copy = malloc(capture_n);
+	memcpy(copy, capture, capture_n);
+	int order[MAX_DIDS];
+	for (int i = 0; i < n_accounts; i++)
+		order[i] = i;
+	for (int i = 0; i < n_accounts; i++)
+		for (int j = i + 1; j < n_accounts; j++)
+			if (accounts[order[j]].commits > accounts[order[i]].commits) {
+				int t = order[i];
+				order[i] = order[j];
+				order[j] = t;
+			}
+	memset(al, 0, sizeof(*al));
+	al->left_out_seq = -1;
+	for (int i = 0; i < n_accounts; i++) {
+		al->of[order[i]] = i < n_changes ? changes[i] : UNCHANGED;
+		accounts[i].refused_rev[0] = '\0';
+		accounts[i].where = NULL;
+	}
+	each_frame(copy, capture_n, alter_frame, al);
+	/* Every frame but the one left out, as the capture holds them. */
+	FILE *f = fopen(path, "wb");
+	long at = atkv_capture_start(copy, capture_n);
+	if (!f || at < 0) {
+		free(copy);
+		return false;
+	}
+	fwrite(copy, 1, (size_t)at, f);
+	size_t off = (size_t)at;
+	const uint8_t *frame;
+	size_t len;
+	struct atkv_firehose *fh = atkv_firehose_new();
+	while (atkv_capture_next(copy, capture_n, &off, &frame, &len) == 1) {
+		const struct atkv_event *ev;
+		struct atkv_err err = {0};
+		if (!atkv_firehose_decode(fh, frame, len, &ev, &err) && ev->seq == al->left_out_seq)
+			continue;
+		uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+		fwrite(be, 1, 4, f);
+		fwrite(frame, 1, len, f);
+	}
+	atkv_firehose_free(fh);
+	free(copy);
+	return fclose(f) == 0;
+}
+
+/* ---- the store ---- */
+
+/* Bucket record as {key: [value, Atkv-Rev]}. */
+static json_t *snapshot(jsCtx *js, kvStore *kv)
+{
+	json_t *o = json_object();
+	kvKeysList keys = {0};
+	if (kvStore_Keys(&keys, kv, NULL) != NATS_OK)
+		return o;
+	for (int i = 0; i < keys.Count; i++) {
+		natsMsg *m = kv_last_msg(js, "record", keys.Keys[i]);
+		const char *rev = NULL;
+		if (!m)
+			continue;
+		natsMsgHeader_Get(m, "Atkv-Rev", &rev);
+		json_object_set_new(o, keys.Keys[i],
+		                    json_pack("[s#s]", natsMsg_GetData(m), (int)natsMsg_GetDataLength(m), rev ? rev : ""));
+		natsMsg_Destroy(m);
+	}
+	kvKeysList_Destroy(&keys);
+	return o;
+}
+
+/* The escaped form of a DID inside a record key: ".did/3Aplc/3A....". */
+static void escaped_did(const char *did, char *out, size_t n)
+{
+	size_t o = 0;
+	out[o++] = '.';
+	for (const char *p = did; *p && o + 4 < n; p++)
+		o += (size_t)(*p == ':' ? snprintf(out + o, n - o, "/3A") : snprintf(out + o, n - o, "%c", *p));
+	out[o++] = '.';
+	out[o] = '\0';
+}
+
+struct store {
+	struct nats_server server;
+	natsConnection *nc;
+	jsCtx *js;
+	kvStore *record, *repo;
+	pid_t builder;
+	int metrics_port;
+};
+
+static bool store_open(struct store *s, const char *name)
+{
+	snprintf(s->server.dir, sizeof(s->server.dir), "%s/%s", tmp, name);
+	if (nats_server_start(&s->server, 0) || natsConnection_ConnectTo(&s->nc, s->server.url) != NATS_OK ||
+	    natsConnection_JetStream(&s->js, s->nc, NULL) != NATS_OK)
+		return false;
+	return true;
+}
+
+static pid_t start_builder(struct store *s, int replay_port, const char *extra, const char *log_name)
+{
+	char relay[64], plc[64], log[128], metrics[64];
+	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", replay_port);
+	snprintf(plc, sizeof(plc), "http://127.0.0.1:%d", plc_port);
+	snprintf(log, sizeof(log), "%s/%s.log", tmp, log_name);
+	s->metrics_port = spawn_free_port();
+	snprintf(metrics, sizeof(metrics), "--metrics=127.0.0.1:%d", s->metrics_port);
+	char *argv[] = {BUILDER, "--nats", s->server.url, "--relay", relay, "--plc", plc, "--config", "/dev/null",
+	                "--verify-threads", "2", "--log-level", "debug", metrics, (char *)extra, NULL};
+	return s->builder = spawn(argv, NULL, log);
+}
+
+static int64_t stored_cursor(struct store *s)
+{
+	kvStore *kv = NULL;
+	kvEntry *e = NULL;
+	int64_t c = -1;
+	if (js_KeyValue(&kv, s->js, "cursor") == NATS_OK && kvStore_Get(&e, kv, "firehose") == NATS_OK)
+		c = strtoll(kvEntry_ValueString(e), NULL, 10);
+	kvEntry_Destroy(e);
+	kvStore_Destroy(kv);
+	return c;
+}
+
+static bool wait_cursor(struct store *s, int64_t seq, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 100) {
+		if (stored_cursor(s) >= seq)
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+static bool open_buckets(struct store *s)
+{
+	return js_KeyValue(&s->record, s->js, "record") == NATS_OK && js_KeyValue(&s->repo, s->js, "repo") == NATS_OK;
+}
+
+static void store_close(struct store *s)
+{
+	if (s->builder > 0)
+		spawn_stop(s->builder, SIGTERM, 10000);
+	kvStore_Destroy(s->record);
+	kvStore_Destroy(s->repo);
+	jsCtx_Destroy(s->js);
+	natsConnection_Destroy(s->nc);
+	nats_server_destroy(&s->server);
+}
+
+static double metric(struct store *s, const char *sample)
+{
+	static char page[65536];
+	scrape_get(s->metrics_port, "/metrics", page, sizeof(page));
+	return scrape_value(page, sample);
+}
+
+/* The head of did in bucket repo. */
+static json_t *head_of(struct store *s, const char *did)
+{
+	char key[256];
+	escaped_did(did, key, sizeof(key));
+	key[strlen(key) - 1] = '\0';
+	kvEntry *e = NULL;
+	json_t *v = NULL;
+	if (kvStore_Get(&e, s->repo, key + 1) == NATS_OK)
+		v = json_loadb(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), 0, NULL);
+	kvEntry_Destroy(e);
+	return v;
+}
+
+/* Whether a and b hold the same keys and values, among the keys that match (filter NULL: all). */
+static bool same_records(json_t *a, json_t *b, bool (*keep)(const char *key, void *arg), void *arg, char *diff,
+                         size_t diff_n)
+{
+	const char *key;
+	json_t *v;
+	int n_a = 0, n_b = 0;
+	diff[0] = '\0';
+	json_object_foreach(a, key, v) {
+		if (keep && !keep(key, arg))
+			continue;
+		n_a++;
+		if (!json_equal(v, json_object_get(b, key))) {
+			snprintf(diff, diff_n, "%s differs", key);
+			return false;
+		}
+	}
+	json_object_foreach(b, key, v)
+		if (!keep || keep(key, arg))
+			n_b++;
+	if (n_a != n_b)
+		snprintf(diff, diff_n, "%d keys against %d", n_a, n_b);
+	return n_a == n_b;
+}
+
+static bool of_account(const char *key, void *arg) { return strstr(key, arg) != NULL; }
+
+/* ---- the tests ---- */
+
+static void verified_run(struct store *s, int replay_port, json_t *want)
+{
+	tap_ok(start_builder(s, replay_port, NULL, "builder") > 0 && wait_cursor(s, last_seq, 60000),
+	       "a verifying builder stores the capture to its last seq (%lld)", (long long)last_seq);
+	tap_eq((long long)metric(s, "atkv_builder_commits_verified_total"), n_commits, "every commit verifies (%d)",
+	       n_commits);
+	tap_eq((long long)metric(s, "atkv_builder_commits_unverified_total"), 0, "none fails its checks");
+	tap_eq((long long)metric(s, "atkv_builder_desynchronized_total"), 0, "no repository is desynchronized");
+	tap_eq((long long)metric(s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 0,
+	       "every prevData is the data of its repository's commit before");
+	double fetches = metric(s, "atkv_builder_key_fetches_total");
+	tap_ok(fetches >= n_accounts && fetches <= 2 * n_accounts,
+	       "each account's DID document is fetched once (twice at most, by two threads at once): %.0f for %d", fetches,
+	       n_accounts);
+	char diff[512];
+	json_t *got = NULL;
+	if (open_buckets(s))
+		got = snapshot(s->js, s->record);
+	tap_ok(got && json_object_size(want) > 0 && same_records(want, got, NULL, NULL, diff, sizeof(diff)),
+	       "the store equals the one an unverifying builder makes (%zu records, values and revs) %s",
+	       json_object_size(want), diff);
+	int heads_ok = 0;
+	for (int i = 0; i < n_accounts; i++) {
+		json_t *h = head_of(s, accounts[i].did);
+		const char *rev = json_string_value(json_object_get(h, "rev"));
+		const char *data = json_string_value(json_object_get(h, "data"));
+		const char *status = json_string_value(json_object_get(h, "status"));
+		if (rev && data && status && !strcmp(rev, accounts[i].last_rev) && !strcmp(data, accounts[i].last_data) &&
+		    !strcmp(status, "synced"))
+			heads_ok++;
+		else
+			tap_note("head of %s: %s", accounts[i].did, h ? json_dumps(h, JSON_COMPACT) : "none");
+		json_decref(h);
+	}
+	tap_eq(heads_ok, n_accounts, "bucket repo holds each repository's last rev and data, synced");
+	json_decref(got);
+
+	/* From seq 0 again: every event is one the heads have seen. */
+	spawn_stop(s->builder, SIGTERM, 10000);
+	tap_ok(start_builder(s, replay_port, "--cursor=0", "builder-again") > 0, "restarted with --cursor 0");
+	bool all = false;
+	for (int t = 0; t < 30000 && !all; t += 100, sleep_ms(100))
+		all = metric(s, "atkv_builder_seq") >= (double)last_seq;
+	sleep_ms(1500);
+	tap_ok(all, "it reads the capture again to its last seq");
+	tap_eq((long long)metric(s, "atkv_builder_ops_total{action=\"create\"}") > 0, 1,
+	       "replayed commits are written again");
+	tap_eq((long long)(metric(s, "atkv_builder_errors_total{kind=\"stale_rev\"}") +
+	                   metric(s, "atkv_builder_errors_total{kind=\"broken_chain\"}") +
+	                   metric(s, "atkv_builder_desynchronized_total")),
+	       0, "and none is refused as stale, off the chain, or desynchronizing");
+	got = snapshot(s->js, s->record);
+	tap_ok(same_records(want, got, NULL, NULL, diff, sizeof(diff)), "the store is unchanged %s", diff);
+	json_decref(got);
+}
+
+static void altered_run(struct store *s, int replay_port, json_t *want, const char *name, int unverified, int broken)
+{
+	tap_ok(start_builder(s, replay_port, NULL, name) > 0 && wait_cursor(s, last_seq - (broken ? 1 : 0), 60000),
+	       "%s: a verifying builder reads the altered capture to its end", name);
+	tap_eq((long long)metric(s, "atkv_builder_desynchronized_total"), unverified + broken,
+	       "%s: %d repositories are desynchronized", name, unverified + broken);
+	tap_eq((long long)metric(s, "atkv_builder_errors_total{kind=\"unverified\"}"), unverified,
+	       "%s: %d commits fail their checks", name, unverified);
+	tap_eq((long long)metric(s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), broken,
+	       "%s: %d commits break their repository's chain", name, broken);
+	if (!open_buckets(s))
+		return;
+	json_t *got = snapshot(s->js, s->record);
+	char diff[512];
+	for (int i = 0; i < n_accounts; i++) {
+		struct account *a = &accounts[i];
+		char esc[200];
+		escaped_did(a->did, esc, sizeof(esc));
+		if (!a->refused_rev[0]) {
+			tap_ok(same_records(want, got, of_account, esc, diff, sizeof(diff)),
+			       "%s: %s (unchanged): its records as without the changes %s", name, a->did, diff);
+			continue;
+		}
+		/* Nothing at or after the refused commit's rev. */
+		const char *key;
+		json_t *v;
+		int later = 0, kept = 0;
+		json_object_foreach(got, key, v) {
+			if (!strstr(key, esc))
+				continue;
+			kept++;
+			if (strcmp(json_string_value(json_array_get(v, 1)), a->refused_rev) >= 0)
+				later++;
+		}
+		tap_ok(kept > 0 && later == 0, "%s: %s: nothing of the refused commit (rev %s) or after it written (%d kept)",
+		       name, a->did, a->refused_rev, kept);
+		json_t *h = head_of(s, a->did);
+		const char *status = json_string_value(json_object_get(h, "status"));
+		const char *reason = json_string_value(json_object_get(h, "reason"));
+		tap_ok(status && !strcmp(status, "desynchronized") && reason && strstr(reason, a->where),
+		       "%s: %s: desynchronized in bucket repo, for \"%s\" (%s)", name, a->did, a->where,
+		       reason ? reason : "no reason");
+		json_decref(h);
+	}
+	tap_ok(metric(s, "atkv_builder_errors_total{kind=\"desynchronized\"}") > 0,
+	       "%s: later commits of desynchronized repositories are held (%.0f)", name,
+	       metric(s, "atkv_builder_errors_total{kind=\"desynchronized\"}"));
+	json_decref(got);
+}
+
+int main(void)
+{
+	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-verify-XXXXXX");
+	if (!mkdtemp(tmp))
+		return 1;
+	load_docs();
+	capture = tap_read_file(tap_path("tests/data/signed-capture.bin"), &capture_n);
+	last_seq = -1;
+	each_frame(capture, capture_n, count_commit, NULL);
+	tap_note("signed capture: %d commits of %d accounts, last seq %lld", n_commits, n_accounts, (long long)last_seq);
+	struct httpserver *plc = httpserver_start_threads(serve_plc, NULL, &plc_port, 4);
+	struct store ref = {0}, s = {0};
+	int replay_port = 0;
+	pid_t replay = spawn_replay(tmp, tap_path("tests/data/signed-capture.bin"), NULL, &replay_port);
+	if (!plc || n_accounts < 4 || replay < 0 || !store_open(&ref, "ref") || !store_open(&s, "verified")) {
+		tap_ok(false, "the PLC directory, the replay, nats-servers");
+		return tap_done();
+	}
+	tap_ok(start_builder(&ref, replay_port, "--verify=false", "builder-ref") > 0 && wait_cursor(&ref, last_seq, 60000),
+	       "an unverifying builder stores the capture (the reference)");
+	json_t *want = open_buckets(&ref) ? snapshot(ref.js, ref.record) : json_object();
+	verified_run(&s, replay_port, want);
+
+	/* Three accounts' commits changed, one left alone; then one account's commit left out. */
+	static const enum change changed[] = {RECORD, SIGNATURE, PREV_DATA};
+	static const enum change left_out[] = {LEFT_OUT};
+	const struct {
+		const char *name;
+		const enum change *changes;
+		int n, unverified, broken;
+	} runs[] = {{"altered", changed, 3, 3, 0}, {"left-out", left_out, 1, 0, 1}};
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		char dir[128], path[160];
+		struct alter al;
+		struct store alt = {0};
+		int port = 0;
+		snprintf(dir, sizeof(dir), "%s/%s", tmp, runs[r].name);
+		snprintf(path, sizeof(path), "%s/capture.bin", dir);
+		mkdir(dir, 0700);
+		pid_t p = -1;
+		if (!write_altered(path, runs[r].changes, runs[r].n, &al) ||
+		    (p = spawn_replay(dir, path, NULL, &port)) < 0 || !store_open(&alt, runs[r].name))
+			tap_ok(false, "%s: the capture, its replay and a nats-server", runs[r].name);
+		else
+			altered_run(&alt, port, want, runs[r].name, runs[r].unverified, runs[r].broken);
+		store_close(&alt);
+		if (p > 0)
+			spawn_stop(p, SIGTERM, 5000);
+	}
+
+	store_close(&ref);
+	store_close(&s);
+	spawn_stop(replay, SIGTERM, 5000);
+	httpserver_stop(plc);
+	json_decref(want);
+	json_decref(docs);
+	free(capture);
+	tap_remove_dir(tmp);
+	return tap_done();
+}

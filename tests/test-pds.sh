@@ -195,11 +195,13 @@ plc_url=$(json_field plc)
 echo "# PDS firehose at $pds_url, PLC at $plc_url"
 
 # ---- the builder, before any activity ----
+metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (
 	for v in $(env | sed -n 's/^\(ATKV_[A-Za-z0-9_]*\)=.*/\1/p') NATS_URL NOTIFY_SOCKET WATCHDOG_USEC; do
 		unset "$v"
 	done
-	exec "$builder" --nats "$nats_url" --relay "$pds_url" --plc "$plc_url" --config /dev/null --log-level info
+	exec "$builder" --nats "$nats_url" --relay "$pds_url" --plc "$plc_url" --config /dev/null --log-level info \
+		--metrics "127.0.0.1:$metrics_port"
 ) >"$tmp/builder.log" 2>&1 &
 builder_pid=$!
 connected=0
@@ -229,6 +231,22 @@ echo "# PDS last seq: $last_seq"
 # ---- comparison (pds-e2e.js waits up to 30 s for the cursor) ----
 echo check >&3
 expect_line 300 checked "comparison finished" || finish
+
+# ---- verified sync: every commit of the session checked with its account's key from the PLC ----
+# metric NAME: a sample of the builder's metrics page
+metric() {
+	python3 -c 'import sys, urllib.request
+page = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+print(next((l.split()[-1] for l in page.splitlines() if l.split(" ")[0] == sys.argv[2]), "-1"))' "$metrics_port" "$1" 2>/dev/null
+}
+verified=$(metric atkv_builder_commits_verified_total)
+commits=$(metric 'atkv_builder_events_total{type="commit"}')
+refused=$(($(metric atkv_builder_commits_unverified_total) + $(metric atkv_builder_desynchronized_total) +
+	$(metric 'atkv_builder_errors_total{kind="broken_chain"}') + $(metric 'atkv_builder_errors_total{kind="stale_rev"}')))
+check "atkv-builder verified every commit of the session ($verified of $commits; signatures, trees, chains; keys from the PLC)" \
+	[ "$verified" -gt 0 -a "$verified" -ge "$commits" -a "$refused" = 0 ]
+check "and fetched each account's DID document ($(metric atkv_builder_key_fetches_total) fetches)" \
+	[ "$(metric atkv_builder_key_fetches_total)" -ge 3 ]
 
 # ---- the like indexer on the same store; atkv-get-likes-by against the PDS's own likes ----
 (

@@ -117,6 +117,8 @@ static double backfill(const char *bin, const char *url, const char *log, const 
 
 int main(int argc, char **argv)
 {
+	/* The benchmark's PDS serves repositories it cannot sign. */
+	setenv("ATKV_VERIFY", "false", 1);
 	long total = 100000, n_repos = 500;
 	const char *concurrency = "4";
 	for (int i = 1; i < argc; i++) {

@@ -45,6 +45,7 @@ static const struct atkv_option options[] = {
 	{"http-timeout", ATKV_OPT_INT, "30000", "MS", "each network wait (connect, TLS, bytes)", 100, 600000, NULL, false},
 	{"max-repo-bytes", ATKV_OPT_INT, "1073741824", "BYTES", "largest repository CAR fetched", 65536, INT64_MAX, NULL, false},
 	{"http-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for https (default: the system's)", 0, 0, NULL, false},
+	{"verify", ATKV_OPT_BOOL, "true", "", "check each repository's commit signature with the key of its DID document", 0, 0, NULL, false},
 	{"force", ATKV_OPT_BOOL, "false", "", "fetch even the repositories already backfilled at the revision listed", 0, 0, NULL, true},
 	{"replicas", ATKV_OPT_INT, "1", "N", "replicas of the buckets when creating them (as atkv-builder)", 1, 5, NULL, false},
 	{"log-level", ATKV_OPT_LEVEL, "info", "LEVEL", "error, warning, info or debug", 0, 0, NULL, false},
@@ -608,6 +609,7 @@ int main(int argc, char **argv)
 	w.bo = (struct atkv_backfill_options){
 		.plc = plc, .pds = pds, .ca_file = atkv_config_str(c, "http-ca"), .timeout_ms = (int)atkv_config_int(c, "http-timeout"),
 		.max_car = (size_t)atkv_config_int(c, "max-repo-bytes"), .max_value = (size_t)natsConnection_GetMaxPayload(nc),
+		.verify = atkv_config_bool(c, "verify"),
 	};
 	status = run(&w);
 out:

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "repo.h"
 #include "repowriter.h"
+#include "sigverify.h"
 
 #include <atkv/record.h>
 #include <atkv/recordkey.h>
@@ -34,6 +35,7 @@ struct job {
 	const char *did;
 	const struct atkv_commit *commit;
 	struct atkv_backfill_result *res;
+	struct atkv_prune *prune;   /* NULL unless resynchronizing */
 	char time[32];
 	int error;
 	char *why;
@@ -90,13 +92,16 @@ static int get_ok(struct atkv_backfill *b, const char *url, const char *accept, 
 	return b->resp.status == 429 || b->resp.status >= 500 ? ATKV_E_TIMEOUT : ATKV_E_ARG;
 }
 
-static int find_pds(struct atkv_backfill *b, const char *did, char *pds, size_t pds_n, struct atkv_backfill_result *res,
-                    char *why, size_t why_n)
+/* did's PDS (unless one is given), and its signing key into *key when verifying (the caller
+ * frees it), both from its DID document. */
+static int resolve(struct atkv_backfill *b, const char *did, char *pds, size_t pds_n, struct atkv_sigkey **key,
+                   struct atkv_backfill_result *res, char *why, size_t why_n)
 {
-	if (b->o.pds) {
+	*key = NULL;
+	if (b->o.pds)
 		snprintf(pds, pds_n, "%s", b->o.pds);
+	if (b->o.pds && !b->o.verify)
 		return 0;
-	}
 	char url[ATKV_DIDDOC_URL_MAX];
 	int rc = atkv_diddoc_url(did, b->o.plc, url, sizeof(url));
 	if (rc) {
@@ -105,7 +110,18 @@ static int find_pds(struct atkv_backfill *b, const char *did, char *pds, size_t 
 	}
 	if ((rc = get_ok(b, url, "application/did+ld+json, application/json", 1 << 20, res, why, why_n)))
 		return rc;
-	return atkv_diddoc_pds(b->body.data, b->body.len, did, pds, pds_n, why, why_n);
+	if (!b->o.pds && (rc = atkv_diddoc_pds(b->body.data, b->body.len, did, pds, pds_n, why, why_n)))
+		return rc;
+	if (!b->o.verify)
+		return 0;
+	struct atkv_pubkey pk;
+	if ((rc = atkv_diddoc_key(b->body.data, b->body.len, did, &pk, why, why_n)))
+		return rc;
+	if (atkv_sigkey_load(&pk, key)) {
+		snprintf(why, why_n, "the #atproto key of %s is not a point of its curve", did);
+		return ATKV_E_SYNTAX;
+	}
+	return 0;
 }
 
 static int on_record(void *arg, const struct atkv_repo_record *r)
@@ -127,6 +143,9 @@ static int on_record(void *arg, const struct atkv_repo_record *r)
 	struct atkv_record_meta meta = {.seq = -1, .cid = cid, .cid_n = atkv_cid_format(r->cid, cid),
 	                                .rev = j->commit->rev, .rev_n = strlen(j->commit->rev),
 	                                .time = j->time, .time_n = strlen(j->time)};
+	if (j->prune && (atkv_prune_keep(j->prune, key, strlen(key)) ||
+	                 atkv_prune_collection(j->prune, r->path, r->collection_n)))
+		return j->error = ATKV_E_NOMEM;
 	int rc = atkv_repowriter_put(j->b->writer, key, r->json, r->json_n, &meta, j->why, j->why_n);
 	if (rc == ATKV_E_TOO_LARGE)
 		j->res->skipped++;
@@ -139,26 +158,33 @@ static int on_record(void *arg, const struct atkv_repo_record *r)
  * hold its memory for the rest of the run. */
 #define KEEP_BUFFER_MAX (32u << 20)
 
-static int backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
-                         size_t why_n)
+static int backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_prune *prune, bool all_known,
+                         struct atkv_backfill_result *res, char *why, size_t why_n)
 {
 	memset(res, 0, sizeof(*res));
 	res->retry_after_s = -1;
 	char pds[ATKV_DIDDOC_URL_MAX], url[ATKV_DIDDOC_URL_MAX + ATKV_DID_MAX + 64];
-	int rc = find_pds(b, did, pds, sizeof(pds), res, why, why_n);
-	if (rc)
+	struct atkv_sigkey *key = NULL;
+	int rc = resolve(b, did, pds, sizeof(pds), &key, res, why, why_n);
+	if (!rc) {
+		snprintf(url, sizeof(url), "%s/xrpc/com.atproto.sync.getRepo?did=%s", pds, did);
+		rc = get_ok(b, url, "application/vnd.ipld.car", b->o.max_car, res, why, why_n);
+	}
+	if (rc) {
+		atkv_sigkey_free(key);
 		return rc;
-	snprintf(url, sizeof(url), "%s/xrpc/com.atproto.sync.getRepo?did=%s", pds, did);
-	if ((rc = get_ok(b, url, "application/vnd.ipld.car", b->o.max_car, res, why, why_n)))
-		return rc;
+	}
 	struct atkv_commit commit;
-	struct job j = {.b = b, .did = did, .commit = &commit, .res = res, .why = why, .why_n = why_n};
+	struct job j = {.b = b, .did = did, .commit = &commit, .res = res, .prune = prune, .why = why, .why_n = why_n};
 	time_t now = time(NULL);
 	struct tm tm;
 	strftime(j.time, sizeof(j.time), "%Y-%m-%dT%H:%M:%S.000Z", gmtime_r(&now, &tm));
 	struct atkv_err err = {0};
+	atkv_repo_set_key(b->repo, key);
 	rc = atkv_repo_read(b->repo, (const uint8_t *)b->body.data, b->body.len, did, strlen(did), &commit, on_record, &j,
 	                    &err);
+	atkv_repo_set_key(b->repo, NULL);
+	atkv_sigkey_free(key);
 	/* Wait for the puts sent even when the walk stopped: they would land in the next repository. */
 	struct atkv_repowrite_counts counts = {0};
 	char fwhy[256];
@@ -177,13 +203,35 @@ static int backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_b
 		return rc;
 	}
 	snprintf(res->rev, sizeof(res->rev), "%s", commit.rev);
+	if (commit.data.len <= sizeof(res->data)) {
+		memcpy(res->data, commit.data.bytes, commit.data.len);
+		res->data_n = commit.data.len;
+	}
+	if (prune) {
+		struct atkv_record_meta meta = {.seq = -1, .rev = commit.rev, .rev_n = strlen(commit.rev),
+		                                .time = j.time, .time_n = strlen(j.time)};
+		char pwhy[256];
+		if ((rc = atkv_prune_run(prune, did, all_known, &meta, &res->deleted, pwhy, sizeof(pwhy)))) {
+			snprintf(why, why_n, "%s: %s", did, pwhy);
+			return rc;
+		}
+	}
 	return 0;
 }
 
 int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
                        size_t why_n)
 {
-	int rc = backfill_repo(b, did, res, why, why_n);
+	int rc = backfill_repo(b, did, NULL, true, res, why, why_n);
+	if (b->body.cap > KEEP_BUFFER_MAX)
+		atkv_buf_free(&b->body);
+	return rc;
+}
+
+int atkv_backfill_resync(struct atkv_backfill *b, const char *did, struct atkv_prune *prune, bool all_known,
+                         struct atkv_backfill_result *res, char *why, size_t why_n)
+{
+	int rc = backfill_repo(b, did, prune, all_known, res, why, why_n);
 	if (b->body.cap > KEEP_BUFFER_MAX)
 		atkv_buf_free(&b->body);
 	return rc;

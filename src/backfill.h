@@ -11,6 +11,9 @@
 
 #include <atkv/syntax.h>
 
+#include "cid.h"
+#include "prune.h"
+
 struct atkv_backfill;
 
 struct atkv_backfill_options {
@@ -20,6 +23,7 @@ struct atkv_backfill_options {
 	int timeout_ms;           /* each network wait */
 	size_t max_car;           /* the largest repository fetched */
 	size_t max_value;         /* the largest record value written (the NATS max payload) */
+	bool verify;              /* the commit must be signed with the key of the DID document */
 };
 
 struct atkv_backfill_result {
@@ -27,6 +31,9 @@ struct atkv_backfill_result {
 	uint64_t records;            /* records in it */
 	uint64_t written, kept;      /* written; left because the live path had them at that rev or later */
 	uint64_t skipped;            /* broken or too large (logged) */
+	uint64_t deleted;            /* keys the repository no longer holds, deleted (resync) */
+	uint8_t data[ATKV_CID_MAX_BYTES]; /* the commit's data (MST root) CID */
+	size_t data_n;
 	int http_status;             /* of the getRepo answer (0 when none came) */
 	int64_t retry_after_s;       /* what the server asked to wait, or -1 */
 };
@@ -43,5 +50,12 @@ void atkv_backfill_free(struct atkv_backfill *b);
  * down, a DID document without a PDS, a broken commit or tree). */
 int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_backfill_result *res, char *why,
                        size_t why_n);
+
+/* A resynchronization: as atkv_backfill_repo, then every key of did in bucket `record` that the
+ * repository does not hold is deleted (prune.h: the snapshot's collections are searched, and
+ * those named to prune beforehand; all_known false searches the whole partition). prune's
+ * collections are then the snapshot's and those named. Returns as atkv_backfill_repo. */
+int atkv_backfill_resync(struct atkv_backfill *b, const char *did, struct atkv_prune *prune, bool all_known,
+                         struct atkv_backfill_result *res, char *why, size_t why_n);
 
 #endif

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "natsconn.h"
 #include "relay.h"
+#include "resync.h"
 #include "systemd.h"
 #include "verifier.h"
 
@@ -42,6 +43,8 @@ static const struct atkv_option options[] = {
 	{"verify", ATKV_OPT_BOOL, "true", "", "check every commit's signature, tree and chain (atproto Sync 1.1) before writing it", 0, 0, NULL, false},
 	{"verify-threads", ATKV_OPT_INT, "0", "N", "threads checking signatures (0: one per CPU)", 0, 256, NULL, false},
 	{"verify-queue", ATKV_OPT_INT, "4096", "N", "events queued for checking before reading pauses", 16, 1000000, NULL, false},
+	{"resync-threads", ATKV_OPT_INT, "2", "N", "repositories resynchronized from their PDS at once (after a failed check)", 1, 64, NULL, false},
+	{"max-repo-bytes", ATKV_OPT_INT, "1073741824", "BYTES", "largest repository CAR fetched to resynchronize", 65536, INT64_MAX, NULL, false},
 	{"plc", ATKV_OPT_STRING, "https://plc.directory", "URL", "PLC directory that resolves did:plc (signing keys)", 0, 0, NULL, false},
 	{"http-timeout", ATKV_OPT_INT, "30000", "MS", "each network wait of a DID document fetch", 100, 600000, NULL, false},
 	{"http-ca", ATKV_OPT_PATH, NULL, "FILE", "CA bundle for https (default: the system's)", 0, 0, NULL, false},
@@ -59,6 +62,25 @@ static const char summary[] =
 	"Memory is bounded by --max-message plus --max-inflight-bytes plus nats.c's reconnect\n"
 	"buffer (8 MB) and its timeout records (about 100 bytes for each write of the last\n"
 	"--ack-timeout): when NATS is slow or away, reading from the relay pauses.";
+
+/* Resynchronizations asked for and not done yet: pending until the event that asked is stored
+ * (its writes, the head marked desynchronized first), then handed to the resync threads. */
+#define RESYNC_ASKED_MAX 256
+/* A resynchronization that failed for now (no answer, 429, 5xx, NATS) is tried again after a
+ * wait doubling from 10 s to an hour; one that cannot be done as things are (no such
+ * repository, a broken one, another signature) is given up, and asked again at the
+ * repository's next event after an hour. */
+#define RESYNC_RETRY_MIN_MS 10000
+#define RESYNC_RETRY_MAX_MS 3600000
+
+struct asked {
+	struct atkv_resync_job job;
+	int64_t seq;                /* dispatched once the cursor reaches it */
+	int64_t not_before_ms;      /* and this time */
+	int64_t wait_ms;            /* before the next try, after a failure */
+	bool pushed;
+	bool purge_after;           /* the account was deleted while it was being fetched */
+};
 
 /* Set by the signal handler, read by the loop's tick. */
 static volatile sig_atomic_t stop_requested;
@@ -80,6 +102,10 @@ struct builder {
 	struct atkv_accounts *acc;
 	struct atkv_repoheads *heads;   /* NULL when not verifying */
 	struct atkv_verifier *verifier; /* NULL when not verifying */
+	struct atkv_resync *resync;     /* NULL when not verifying */
+	struct asked *asked;            /* resynchronizations asked for, RESYNC_ASKED_MAX */
+	size_t n_asked;
+	uint64_t resyncs, resync_failures, purges;
 	struct atkv_ingest in;
 	struct atkv_relay *relay;
 	struct atkv_metrics *metrics;
@@ -371,7 +397,15 @@ static void render_metrics(void *arg, struct atkv_buf *out)
 		atkv_metrics_add(out, "atkv_builder_verify_queue", "gauge", "Events queued for checking.", NULL,
 		                 (double)v.queued);
 		atkv_metrics_add(out, "atkv_builder_desynchronized_total", "counter",
-		                 "Repositories marked desynchronized after a failed check.", NULL, (double)s->desyncs);
+		                 "Repositories marked desynchronized (a failed check, a #sync).", NULL, (double)s->desyncs);
+		atkv_metrics_add(out, "atkv_builder_resyncs_total", "counter", "Repositories resynchronized from their PDS.",
+		                 NULL, (double)b->resyncs);
+		atkv_metrics_add(out, "atkv_builder_resync_failures_total", "counter",
+		                 "Resynchronizations that failed (tried again later).", NULL, (double)b->resync_failures);
+		atkv_metrics_add(out, "atkv_builder_accounts_purged_total", "counter",
+		                 "Deleted accounts whose records were removed.", NULL, (double)b->purges);
+		atkv_metrics_add(out, "atkv_builder_resyncs_waiting", "gauge", "Resynchronizations asked for and not done.",
+		                 NULL, (double)b->n_asked);
 	}
 }
 
@@ -385,6 +419,147 @@ static void shutdown_now(struct builder *b)
 	save_cursor(b, atkv_now_ms());
 	atkv_log(ATKV_LOG_INFO, "stopped at cursor %lld", (long long)b->saved_cursor);
 	b->done = true;
+}
+
+static struct asked *find_asked(struct builder *b, const char *did, size_t n)
+{
+	for (size_t i = 0; i < b->n_asked; i++)
+		if (strlen(b->asked[i].job.did) == n && !memcmp(b->asked[i].job.did, did, n))
+			return &b->asked[i];
+	return NULL;
+}
+
+/* ingest's request for a resynchronization (ingest.h). */
+static bool ask_resync(void *arg, const char *did, size_t n, const struct atkv_repohead *head, bool purge, int64_t seq)
+{
+	struct builder *b = arg;
+	struct asked *a = find_asked(b, did, n);
+	if (a) {
+		if (purge && !a->pushed)
+			a->job.kind = ATKV_RESYNC_PURGE;
+		else if (purge)
+			a->purge_after = true;
+		return true;
+	}
+	if (b->n_asked == RESYNC_ASKED_MAX || n > ATKV_DID_MAX)
+		return false;
+	a = &b->asked[b->n_asked++];
+	memset(a, 0, sizeof(*a));
+	memcpy(a->job.did, did, n);
+	a->job.kind = purge ? ATKV_RESYNC_PURGE : ATKV_RESYNC_FETCH;
+	memcpy(a->job.collections, head->collections, sizeof(a->job.collections));
+	a->job.partial = head->partial;
+	a->seq = seq;
+	return true;
+}
+
+/* Hands the resynchronizations whose event is stored to the threads. */
+static void dispatch_resyncs(struct builder *b)
+{
+	int64_t wm = atkv_kvwriter_watermark(b->w);
+	for (size_t i = 0; i < b->n_asked; i++) {
+		struct asked *a = &b->asked[i];
+		if (a->pushed || a->seq > wm || atkv_now_ms() < a->not_before_ms)
+			continue;
+		if (atkv_resync_push(b->resync, &a->job))
+			break;
+		a->pushed = true;
+		atkv_log(ATKV_LOG_INFO, "%s %s", a->job.kind == ATKV_RESYNC_PURGE ? "removing the records of deleted account"
+		                                                               : "resynchronizing repository",
+		         a->job.did);
+	}
+}
+
+/* Writes did's head now, outside any event (a resynchronization's outcome). */
+static void put_head(struct builder *b, const char *did, const struct atkv_repohead *head)
+{
+	const char *key, *json;
+	size_t len;
+	uint64_t rev;
+	if (atkv_repoheads_set(b->heads, did, strlen(did), head, NULL, &key, &json, &len) ||
+	    kvStore_Put(&rev, b->repo_kv, key, json, (int)len) != NATS_OK)
+		/* The bucket keeps it desynchronized: resynchronized again after a restart. */
+		atkv_log(ATKV_LOG_WARNING, "cannot write the head of %s into bucket repo", did);
+}
+
+/* A failed resynchronization: tried again later (asked stays), or given up. */
+static void resync_failed(struct builder *b, struct asked *a, const struct atkv_resync_result *r)
+{
+	const char *did = r->job.did;
+	const char *what = r->job.kind == ATKV_RESYNC_PURGE ? "removing the records of" : "resynchronizing";
+	b->resync_failures++;
+	bool again = r->rc == ATKV_E_TIMEOUT || r->rc == ATKV_E_NATS;
+	if (a && again) {
+		a->pushed = false;
+		a->wait_ms = a->wait_ms ? a->wait_ms * 2 : RESYNC_RETRY_MIN_MS;
+		if (a->wait_ms > RESYNC_RETRY_MAX_MS)
+			a->wait_ms = RESYNC_RETRY_MAX_MS;
+		a->not_before_ms = atkv_now_ms() + a->wait_ms;
+		atkv_log(ATKV_LOG_WARNING, "%s %s failed (%s); trying again in %lld s", what, did, r->why,
+		         (long long)a->wait_ms / 1000);
+		return;
+	}
+	atkv_log(ATKV_LOG_ERROR, "%s %s failed (%s); it stays desynchronized (its commits are not written) until "
+	         "its first event an hour from now or later", what, did, r->why);
+	if (a)
+		*a = b->asked[--b->n_asked];
+	struct atkv_repohead head;
+	if (!atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
+		head.resyncing = false;
+		head.retry_ms = atkv_now_ms() + RESYNC_RETRY_MAX_MS;
+		atkv_repoheads_put(b->heads, did, strlen(did), &head);
+	}
+}
+
+/* What a finished resynchronization makes of its repository's head. */
+static void resync_done(struct builder *b, const struct atkv_resync_result *r)
+{
+	const char *did = r->job.did;
+	struct asked *a = find_asked(b, did, strlen(did));
+	if (r->rc) {
+		resync_failed(b, a, r);
+		return;
+	}
+	bool purge_after = a && a->purge_after;
+	if (a)
+		*a = b->asked[--b->n_asked];
+	struct atkv_repohead head;
+	if (atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
+		atkv_log(ATKV_LOG_WARNING, "cannot read the head of %s: its resynchronization is asked again at its next event", did);
+		return;
+	}
+	if (r->job.kind == ATKV_RESYNC_PURGE) {
+		b->purges++;
+		atkv_log(ATKV_LOG_INFO, "deleted account %s: %llu records removed (%.1f s)", did,
+		         (unsigned long long)r->res.deleted, r->seconds);
+		struct atkv_repohead gone = {.seq = -1};
+		put_head(b, did, &gone);
+		return;
+	}
+	/* Events held meanwhile past the snapshot, or no memory of what was held: again. */
+	if (purge_after || !head.resyncing || (head.held_rev[0] && strcmp(head.held_rev, r->res.rev) > 0)) {
+		head.resyncing = ask_resync(b, did, strlen(did), &head, purge_after, -1);
+		atkv_repoheads_put(b->heads, did, strlen(did), &head);
+		return;
+	}
+	struct atkv_repohead next = {.known = true, .seq = -1, .data_n = r->res.data_n, .partial = r->partial};
+	memcpy(next.rev, r->res.rev, sizeof(next.rev));
+	memcpy(next.data, r->res.data, r->res.data_n);
+	memcpy(next.collections, r->collections, sizeof(next.collections));
+	put_head(b, did, &next);
+	b->resyncs++;
+	atkv_log(ATKV_LOG_INFO,
+	         "repository %s resynchronized at rev %s: %llu records written, %llu kept, %llu deleted (%.1f s)", did,
+	         r->res.rev, (unsigned long long)r->res.written, (unsigned long long)r->res.kept,
+	         (unsigned long long)r->res.deleted, r->seconds);
+}
+
+static void service_resyncs(struct builder *b)
+{
+	struct atkv_resync_result r;
+	while (atkv_resync_next(b->resync, &r))
+		resync_done(b, &r);
+	dispatch_resyncs(b);
 }
 
 static void on_tick(void *arg)
@@ -433,6 +608,8 @@ static void on_tick(void *arg)
 	}
 	if (b->verifier && ingest_verified(b))
 		atkv_relay_close(b->relay);
+	if (b->resync)
+		service_resyncs(b);
 	if (atkv_relay_is_open(b->relay))
 		atkv_relay_pause(b->relay, input_full(b));
 	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms && !input_full(b) &&
@@ -537,6 +714,20 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		};
 		if (atkv_verifier_new(&vo, wake_loop, b->relay, &b->verifier, why, why_n))
 			return 1;
+		struct atkv_resync_options so = {
+			.threads = (unsigned)atkv_config_int(c, "resync-threads"),
+			.queue = RESYNC_ASKED_MAX,
+			.fetch = {
+				.plc = vo.plc, .ca_file = vo.ca_file, .timeout_ms = vo.timeout_ms,
+				.max_car = (size_t)atkv_config_int(c, "max-repo-bytes"),
+				.max_value = atkv_kvwriter_max_value(b->w), .verify = true,
+			},
+		};
+		if (!(b->asked = calloc(RESYNC_ASKED_MAX, sizeof(*b->asked))) ||
+		    atkv_resync_new(b->nc, &so, wake_loop, b->relay, &b->resync, why, why_n))
+			return 1;
+		b->in.resync = ask_resync;
+		b->in.resync_arg = b;
 	}
 	b->in.st.last_seq = cursor;
 	const char *metrics = atkv_config_str(c, "metrics");
@@ -586,6 +777,8 @@ int main(int argc, char **argv)
 		atkv_kvwriter_set_wakeup(b.w, NULL, NULL);
 	/* The workers stop before the loop they wake goes. */
 	atkv_verifier_free(b.verifier);
+	atkv_resync_free(b.resync);
+	free(b.asked);
 	atkv_relay_free(b.relay);
 	atkv_metrics_free(b.metrics);
 	atkv_ingest_destroy(&b.in);

@@ -172,15 +172,58 @@ static int write_head(struct atkv_ingest *in, const struct atkv_event *ev, const
 	return atkv_kvwriter_put(in->w, ATKV_BUCKET_REPO, key, json, len, &meta);
 }
 
+static int rev_cmp(struct atkv_str rev, const char *head)
+{
+	int c = memcmp(rev.p, head, rev.n < ATKV_TID_LEN ? rev.n : ATKV_TID_LEN);
+	return c ? c : (int)rev.n - ATKV_TID_LEN;
+}
+
+static bool ask_resync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *head, bool purge)
+{
+	return in->resync && in->resync(in->resync_arg, ev->did.p, ev->did.n, head, purge, ev->seq);
+}
+
+/* Marks ev's repository desynchronized (with why) in its head, written with ev, and asks for it
+ * to be resynchronized. */
+static int mark_desync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *cur,
+                       const char *why)
+{
+	struct atkv_repohead next = *cur;
+	next.desync = true;
+	next.held_rev[0] = '\0';
+	in->st.desyncs++;
+	next.resyncing = ask_resync(in, ev, &next, false);
+	return write_head(in, ev, &next, why);
+}
+
 /* Writes nothing of ev but the repository's head, marked desynchronized. */
 static int desync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *cur,
                   enum atkv_ingest_error kind, const char *why)
 {
 	skip(in, kind, ev, NULL, "commit not written: %s; the repository is desynchronized", why);
-	struct atkv_repohead next = *cur;
-	next.desync = true;
-	in->st.desyncs++;
-	return write_head(in, ev, &next, why);
+	return mark_desync(in, ev, cur, why);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ev of a desynchronized repository is not written; its rev is remembered, so that a
+ * resynchronization from before it is done again, and a resynchronization is asked for unless
+ * one is under way or failed a moment ago. */
+static int hold(struct atkv_ingest *in, const struct atkv_event *ev, struct atkv_repohead *cur)
+{
+	skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
+	if (ev->rev.p && ev->rev.n == ATKV_TID_LEN && (!cur->held_rev[0] || rev_cmp(ev->rev, cur->held_rev) > 0)) {
+		memcpy(cur->held_rev, ev->rev.p, ATKV_TID_LEN);
+		cur->held_rev[ATKV_TID_LEN] = '\0';
+	}
+	if (!cur->resyncing && now_ms() >= cur->retry_ms)
+		cur->resyncing = ask_resync(in, ev, cur, false);
+	return atkv_repoheads_put(in->heads, ev->did.p, ev->did.n, cur);
 }
 
 /* The time in a TID, µs since the epoch: its 13 base32-sortable characters hold 64 bits, the
@@ -207,11 +250,6 @@ static int64_t now_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-static int rev_cmp(struct atkv_str rev, const char *head)
-{
-	int c = memcmp(rev.p, head, rev.n < ATKV_TID_LEN ? rev.n : ATKV_TID_LEN);
-	return c ? c : (int)rev.n - ATKV_TID_LEN;
-}
 
 /* A verified commit written after the checks that need the events in order (Sync 1.1): its
  * repository is not desynchronized, its rev is above the head's and not in the future, and its
@@ -224,10 +262,8 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, vd->ahead_read && !vd->ahead_rc ? &vd->ahead : NULL, &cur);
 	if (rc)
 		return rc;
-	if (cur.desync) {
-		skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
-		return 0;
-	}
+	if (cur.desync)
+		return hold(in, ev, &cur);
 	if (vd->rc)
 		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, vd->why);
 	bool newer = !cur.known || rev_cmp(ev->rev, cur.rev) > 0;
@@ -257,9 +293,48 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 	next.rev[ATKV_TID_LEN] = 0;
 	memcpy(next.data, vd->data, vd->data_n);
 	next.data_n = vd->data_n;
+	for (size_t i = 0; i < ev->n_ops; i++)
+		if (ev->ops[i].action == ATKV_ACTION_CREATE)
+			atkv_repohead_add_collection(&next, ev->ops[i].collection.p, ev->ops[i].collection.n);
 	if ((rc = write_ops(in, ev)))
 		return rc;
 	return write_head(in, ev, &next, NULL);
+}
+
+static bool account_deleted(const struct atkv_event *ev)
+{
+	return !ev->active && ev->status.p && ev->status.n == 7 && !memcmp(ev->status.p, "deleted", 7);
+}
+
+/* An account deleted: every record of it is to be deleted (Sync 1.1). Its commits are held
+ * until then. */
+static int purge(struct atkv_ingest *in, const struct atkv_event *ev)
+{
+	struct atkv_repohead cur;
+	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, NULL, &cur);
+	if (rc)
+		return rc;
+	cur.desync = true;
+	cur.resyncing = ask_resync(in, ev, &cur, true);
+	atkv_log_event(ATKV_LOG_INFO, &(struct atkv_log_at){.seq = ev->seq, .did = ev->did.p, .did_n = (int)ev->did.n},
+	               "account deleted: its records are being removed");
+	return write_head(in, ev, &cur, "account deleted");
+}
+
+/* A #sync states the repository's current commit (after a reset or a migration): unless the
+ * head is there already, the repository is resynchronized from its PDS, which is verified; the
+ * event itself is not needed to be trusted. */
+static int sync_asserted(struct atkv_ingest *in, const struct atkv_event *ev)
+{
+	struct atkv_repohead cur;
+	char why[96];
+	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, NULL, &cur);
+	if (rc)
+		return rc;
+	if (cur.desync || (cur.known && ev->rev.p && rev_cmp(ev->rev, cur.rev) <= 0))
+		return 0;
+	snprintf(why, sizeof(why), "#sync at rev %.*s", ev->rev.p ? (int)ev->rev.n : 0, ev->rev.p ? ev->rev.p : "");
+	return mark_desync(in, ev, &cur, why);
 }
 
 static int write_event(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_verdict *vd)
@@ -279,10 +354,13 @@ static int write_event(struct atkv_ingest *in, const struct atkv_event *ev, cons
 	case ATKV_EVENT_ACCOUNT:
 		ev->type == ATKV_EVENT_IDENTITY ? in->st.identities++ : in->st.accounts++;
 		rc = write_account(in, ev);
+		if (!rc && in->heads && ev->type == ATKV_EVENT_ACCOUNT && account_deleted(ev))
+			rc = purge(in, ev);
 		break;
 	case ATKV_EVENT_SYNC:
-		/* The repo's state is asserted, not changed: verified sync resynchronizes here. */
 		in->st.syncs++;
+		if (in->heads)
+			rc = sync_asserted(in, ev);
 		break;
 	default:
 		in->st.unknown++;

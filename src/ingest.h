@@ -47,6 +47,12 @@ struct atkv_ingest {
 	struct atkv_kvwriter *w;     /* borrowed */
 	struct atkv_accounts *acc;   /* borrowed */
 	struct atkv_repoheads *heads;/* borrowed; NULL: commits are not verified */
+	/* Asks for did's repository to be resynchronized (purge: its account is deleted, every key
+	 * of it is to go) once event seq and those before are stored; head is what the heads say
+	 * of it. Returns whether it was taken (if not, it is asked again at the repository's next
+	 * event). NULL: never asked. */
+	bool (*resync)(void *arg, const char *did, size_t n, const struct atkv_repohead *head, bool purge, int64_t seq);
+	void *resync_arg;
 	struct atkv_ingest_stats st;
 	char relay_error[160];       /* the last error frame, "Name: message" */
 };

@@ -5,6 +5,7 @@
 #include "mst.h"
 #include "recordjson.h"
 #include "sha256.h"
+#include "sigverify.h"
 
 #include <atkv/syntax.h>
 
@@ -17,6 +18,8 @@ struct atkv_repo {
 	struct atkv_sha256 *h;
 	struct atkv_buf json;
 	size_t json_max;
+	const struct atkv_sigkey *key;   /* borrowed; NULL: the commit's signature is not checked */
+	struct atkv_buf unsigned_commit;
 };
 
 struct walk {
@@ -47,10 +50,13 @@ void atkv_repo_free(struct atkv_repo *rp)
 	atkv_car_free(rp->car);
 	atkv_sha256_free(rp->h);
 	atkv_buf_free(&rp->json);
+	atkv_buf_free(&rp->unsigned_commit);
 	free(rp);
 }
 
 void atkv_repo_set_json_max(struct atkv_repo *rp, size_t max) { rp->json_max = max; }
+
+void atkv_repo_set_key(struct atkv_repo *rp, const struct atkv_sigkey *key) { rp->key = key; }
 
 /* One tree entry: its path checked and split, its record made JSON; either way, visited. */
 static int on_entry(void *arg, const uint8_t *key, size_t key_n, const struct atkv_cid *value)
@@ -89,6 +95,13 @@ int atkv_repo_read(struct atkv_repo *rp, const uint8_t *car, size_t n, const cha
 		return rc;
 	if (commit->did_n != did_n || memcmp(commit->did, did, did_n))
 		return atkv_fail(err, ATKV_E_FRAME, 0, "repo did");
+	if (rp->key) {
+		if ((rc = atkv_commit_unsigned(block, block_n, commit, &rp->unsigned_commit)))
+			return atkv_fail(err, rc, 0, "repo commit");
+		if ((rc = atkv_sig_verify(rp->key, (const uint8_t *)rp->unsigned_commit.data, rp->unsigned_commit.len,
+		                          commit->sig, commit->sig_n)))
+			return atkv_fail(err, rc, 0, "repo commit sig");
+	}
 	struct walk w = {rp, visit, arg};
 	return atkv_mst_walk(rp->car, rp->h, &commit->data, on_entry, &w, err);
 }

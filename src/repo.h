@@ -11,6 +11,7 @@
 #include "cid.h"
 #include "commit.h"
 #include "err.h"
+#include "sigverify.h"
 
 struct atkv_repo;
 
@@ -21,6 +22,10 @@ void atkv_repo_free(struct atkv_repo *rp);
 /* Records whose JSON would be longer than max bytes are skipped as ATKV_E_TOO_LARGE (default:
  * no limit). */
 void atkv_repo_set_json_max(struct atkv_repo *rp, size_t max);
+
+/* Every repository read from now on must have its commit signed with key (borrowed until it
+ * is replaced; NULL: signatures are not checked, the default). */
+void atkv_repo_set_key(struct atkv_repo *rp, const struct atkv_sigkey *key);
 
 struct atkv_repo_record {
 	const char *path;          /* "collection/rkey" as the tree holds it (not NUL-terminated) */
@@ -41,7 +46,8 @@ typedef int (*atkv_repo_visit)(void *arg, const struct atkv_repo_record *r);
 
 /* Reads car[0..n) as the repository of did[0..did_n), calling visit for every record (skipped
  * ones included, with their error). Returns 0 with *commit set (pointing into car); ATKV_E_FRAME
- * ("repo did") when the commit is another account's; the CAR's, the commit's or the MST's
+ * ("repo did") when the commit is another account's; ATKV_E_SIGNATURE ("repo commit sig") when a
+ * key is set and the commit's signature does not verify with it; the CAR's, the commit's or the MST's
  * error (a broken tree fails the whole repository, a broken record only itself); or what visit
  * returned. */
 int atkv_repo_read(struct atkv_repo *rp, const uint8_t *car, size_t n, const char *did, size_t did_n,

@@ -151,6 +151,23 @@ static void unknown(struct atkv_repohead *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->seq = -1;
+	/* Records may be there from before heads were kept. */
+	out->partial = true;
+}
+
+void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n)
+{
+	size_t have = strlen(head->collections);
+	for (const char *at = head->collections, *nl; (nl = strchr(at, '\n')); at = nl + 1)
+		if ((size_t)(nl - at) == n && !memcmp(at, collection, n))
+			return;
+	if (have + n + 2 > sizeof(head->collections)) {
+		head->partial = true;
+		return;
+	}
+	memcpy(head->collections + have, collection, n);
+	head->collections[have + n] = '\n';
+	head->collections[have + n + 1] = '\0';
 }
 
 /* A stored value into *out; one that is not ours reads as unknown. A desynchronized repository
@@ -163,8 +180,15 @@ static void parse_value(const char *v, size_t n, struct atkv_repohead *out)
 	const char *data = json_string_value(json_object_get(o, "data"));
 	const char *status = json_string_value(json_object_get(o, "status"));
 	json_t *seq = json_object_get(o, "seq");
+	json_t *collections = json_object_get(o, "collections");
 	unknown(out);
 	if (status && json_is_integer(seq)) {
+		size_t i;
+		json_t *c;
+		out->partial = !json_is_array(collections);
+		json_array_foreach(collections, i, c)
+			if (json_is_string(c))
+				atkv_repohead_add_collection(out, json_string_value(c), json_string_length(c));
 		long data_n = data && *data ? atkv_cid_from_string(data, strlen(data), out->data) : -1;
 		out->desync = strcmp(status, "synced") != 0;
 		out->seq = json_integer_value(seq);
@@ -247,11 +271,26 @@ static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, co
 		json_decref(o);
 		o = NULL;
 	}
+	json_t *list = o && !head->partial ? json_array() : NULL;
+	for (const char *at = head->collections, *nl; list && (nl = strchr(at, '\n')); at = nl + 1)
+		json_array_append_new(list, json_stringn(at, (size_t)(nl - at)));
+	if (list && json_object_set_new(o, "collections", list)) {
+		json_decref(o);
+		o = NULL;
+	}
 	size_t need = o ? json_dumpb(o, NULL, 0, JSON_COMPACT) : 0;
 	int rc = need && !atkv_buf_reserve(&h->json, need) ? 0 : ATKV_E_NOMEM;
 	if (!rc)
 		h->json.len = json_dumpb(o, h->json.data, need, JSON_COMPACT);
 	json_decref(o);
+	return rc;
+}
+
+int atkv_repoheads_put(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *head)
+{
+	pthread_mutex_lock(&h->mu);
+	int rc = cache(h, did, n, head);
+	pthread_mutex_unlock(&h->mu);
 	return rc;
 }
 

@@ -2,9 +2,11 @@
  * the last commit of it that passed every check, the seq of the event that brought it, and
  * whether the repository is desynchronized (a check failed: its events are not written until it
  * is resynchronized). Kept in bucket `repo` (key: the escaped DID; value
- * {"rev","data","seq","status"[,"reason"]}) by writes that go with each event's own. The heads
- * set last are cached, so a check never reads a value whose write is still in flight: a head
- * leaves the cache only after capacity/2 later sets. Safe from any thread. */
+ * {"rev","data","seq","status"[,"reason"][,"collections"]}) by writes that go with each event's
+ * own. "collections" lists those the repository has held records in, as far as atkv has seen
+ * (absent when that may be incomplete): where its keys are, to delete them. The heads set last
+ * are cached, so a check never reads a value whose write is still in flight: a head leaves the
+ * cache only after capacity/2 later sets. Safe from any thread. */
 #ifndef ATKV_REPOHEAD_H
 #define ATKV_REPOHEAD_H
 
@@ -17,14 +19,27 @@
 
 #include "cid.h"
 
+/* Room for the collection names a head keeps; a repository with more is searched for by its
+ * partition when it must be pruned. */
+#define ATKV_REPOHEAD_COLLECTIONS 256
+
 struct atkv_repohead {
 	bool known;                         /* false: no commit of the repository verified yet */
 	bool desync;                        /* a check failed; resynchronize before going on */
-	int64_t seq;                        /* of the event that set it (-1: none) */
+	int64_t seq;                        /* of the event that set it (-1: none, or a resync) */
 	char rev[ATKV_TID_LEN + 1];         /* "" when not known */
 	uint8_t data[ATKV_CID_MAX_BYTES];   /* the binary data CID; data_n 0 when not known */
 	size_t data_n;
+	char collections[ATKV_REPOHEAD_COLLECTIONS]; /* "nsid\n" each */
+	bool partial;                       /* it may have records in collections not listed */
+	/* Kept in memory only, by the writer of the heads: */
+	bool resyncing;                     /* a resynchronization is asked for */
+	char held_rev[ATKV_TID_LEN + 1];    /* the highest rev held back while desynchronized */
+	int64_t retry_ms;                   /* a failed resynchronization is asked again after */
 };
+
+/* Adds collection[0..n) to head's list; one that does not fit makes it partial. Cannot fail. */
+void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n);
 
 struct atkv_repoheads;
 
@@ -44,6 +59,10 @@ int atkv_repoheads_fetch(kvStore *kv, const char *did, size_t n, struct atkv_rep
  * else read from the bucket. Returns 0, ATKV_E_NATS or ATKV_E_NOMEM. */
 int atkv_repoheads_get(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *ahead,
                        struct atkv_repohead *out);
+
+/* Caches head as did's, without writing it (what only the memory keeps changed). Returns 0 or
+ * ATKV_E_NOMEM. */
+int atkv_repoheads_put(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *head);
 
 /* Caches head as did's and renders the value to write at the escaped DID in bucket `repo`
  * into *json (valid until the next call of this function; reason NULL unless desync). Returns

@@ -34,13 +34,19 @@
 #define MAX_DIDS 16
 
 static char tmp[64];
-static int plc_port, plc_requests;
-static json_t *docs;   /* DID → its document */
+static int plc_port, get_repos;
+static json_t *docs;   /* DID → its document, its PDS this server */
 
+/* The PLC directory, and the accounts' PDS, which has no repository (the capture's PDS is
+ * gone): a resynchronization asks for it and gives up. */
 static bool serve_plc(int fd, const char *path, void *arg)
 {
 	(void)arg;
-	__atomic_add_fetch(&plc_requests, 1, __ATOMIC_RELAXED);
+	if (!strncmp(path, "/xrpc/com.atproto.sync.getRepo?did=", 35)) {
+		__atomic_add_fetch(&get_repos, 1, __ATOMIC_RELAXED);
+		static const char body[] = "{\"error\":\"RepoNotFound\",\"message\":\"gone with the test network\"}";
+		return httpserver_reply(fd, 400, "Content-Type: application/json\r\n", body, sizeof(body) - 1);
+	}
 	json_t *doc = json_object_get(docs, path + 1);
 	if (!doc)
 		return httpserver_reply(fd, 404, "", "Not Found", 9);
@@ -60,6 +66,10 @@ static void load_docs(void)
 		if (next)
 			*next++ = '\0';
 		json_t *doc = json_loads(line, 0, NULL);
+		char pds[64];
+		snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
+		json_t *service = json_array_get(json_object_get(doc, "service"), 0);
+		json_object_set_new(service, "serviceEndpoint", json_string(pds));
 		if (json_string_value(json_object_get(doc, "id")))
 			json_object_set(docs, json_string_value(json_object_get(doc, "id")), doc);
 		json_decref(doc);
@@ -565,6 +575,17 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 	tap_ok(metric(s, "atkv_builder_errors_total{kind=\"desynchronized\"}") > 0,
 	       "%s: later commits of desynchronized repositories are held (%.0f)", name,
 	       metric(s, "atkv_builder_errors_total{kind=\"desynchronized\"}"));
+	/* Each is resynchronized from its PDS, which has no repository any more: given up. */
+	double failures = 0;
+	for (int t = 0; t < 10000 && failures < unverified + broken; t += 100, sleep_ms(100))
+		failures = metric(s, "atkv_builder_resync_failures_total");
+	tap_eq((long long)failures, unverified + broken, "%s: each is resynchronized from its PDS, which answers RepoNotFound",
+	       name);
+	char log[64];
+	snprintf(log, sizeof(log), "%s.log", name);
+	tap_ok(tap_count_in_file(tmp, log, "RepoNotFound") >= unverified + broken &&
+	       tap_count_in_file(tmp, log, "stays desynchronized") >= unverified + broken,
+	       "%s: the log says so, and that the repository stays desynchronized", name);
 	json_decref(got);
 }
 
@@ -573,12 +594,12 @@ int main(void)
 	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-verify-XXXXXX");
 	if (!mkdtemp(tmp))
 		return 1;
-	load_docs();
 	capture = tap_read_file(tap_path("tests/data/signed-capture.bin"), &capture_n);
 	last_seq = -1;
 	each_frame(capture, capture_n, count_commit, NULL);
 	tap_note("signed capture: %d commits of %d accounts, last seq %lld", n_commits, n_accounts, (long long)last_seq);
-	struct httpserver *plc = httpserver_start_threads(serve_plc, NULL, &plc_port, 4);
+	struct httpserver *plc = httpserver_start_threads(serve_plc, NULL, &plc_port, 16);
+	load_docs();
 	struct store ref = {0}, s = {0};
 	int replay_port = 0;
 	pid_t replay = spawn_replay(tmp, tap_path("tests/data/signed-capture.bin"), NULL, &replay_port);
@@ -625,6 +646,6 @@ int main(void)
 	json_decref(want);
 	json_decref(docs);
 	free(capture);
-	tap_remove_dir(tmp);
+	if (!getenv("KEEP")) tap_remove_dir(tmp);
 	return tap_done();
 }

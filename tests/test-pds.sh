@@ -34,7 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/atkv-pds.XXXXXX") || {
 	echo "1..1"
 	exit 0
 }
-nats_pid='' node_pid='' builder_pid='' indexer_pid='' builder3_pid='' others=''
+nats_pid='' node_pid='' builder_pid='' indexer_pid='' builder3_pid='' builder5_pid='' others=''
 
 # wait_gone PID SECONDS: true once PID has exited
 wait_gone() {
@@ -66,6 +66,8 @@ cleanup() {
 	nats_pid=
 	stop "$builder3_pid"
 	builder3_pid=
+	stop "$builder5_pid"
+	builder5_pid=
 	for p in $others; do stop "$p"; done
 	others=
 	rm -rf "$tmp"
@@ -226,19 +228,31 @@ if ! expect_line 600 "done" "activity on the PDS finished"; then
 	finish
 fi
 last_seq=$(json_field lastSeq)
-echo "# PDS last seq: $last_seq"
+deleted_did=$(json_field deleted)
+echo "# PDS last seq: $last_seq; account deleted: $deleted_did"
+
+# metric_at PORT NAME: a sample of a builder's metrics page (-1 when it is not there)
+metric_at() {
+	python3 -c 'import sys, urllib.request
+page = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+print(next((l.split()[-1] for l in page.splitlines() if l.split(" ")[0] == sys.argv[2]), "-1"))' "$1" "$2" 2>/dev/null ||
+		echo -1
+}
+metric() { metric_at "$metrics_port" "$1"; }
+
+# The deleted account's records leave the store (the comparison then finds no key of it).
+for _ in $(seq 300); do
+	[ "$(metric atkv_builder_accounts_purged_total)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1
+done
+check "the account deleted on the PDS: its records removed from the store ($(grep -o "deleted account $deleted_did: [0-9]* records removed" "$tmp/builder.log"))" \
+	grep -Eq "deleted account $deleted_did: [1-9][0-9]* records removed" "$tmp/builder.log"
 
 # ---- comparison (pds-e2e.js waits up to 30 s for the cursor) ----
 echo check >&3
 expect_line 300 checked "comparison finished" || finish
 
 # ---- verified sync: every commit of the session checked with its account's key from the PLC ----
-# metric NAME: a sample of the builder's metrics page
-metric() {
-	python3 -c 'import sys, urllib.request
-page = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next((l.split()[-1] for l in page.splitlines() if l.split(" ")[0] == sys.argv[2]), "-1"))' "$metrics_port" "$1" 2>/dev/null
-}
 verified=$(metric atkv_builder_commits_verified_total)
 commits=$(metric 'atkv_builder_events_total{type="commit"}')
 refused=$(($(metric atkv_builder_commits_unverified_total) + $(metric atkv_builder_desynchronized_total) +
@@ -373,6 +387,44 @@ if other_nats store3; then
 		expect_line 300 checked "the store of the builder and the backfills compared with the PDS"
 	fi
 	stop "$builder3_pid"
+	stop "$pid2"
+fi
+
+# Through a relay that alters the firehose as a hostile one might (pds-e2e.js's tamperingRelay:
+# one commit of alice pointed at another tree, one of bob with a record changed and its CID
+# recomputed, one of carol left out): a builder reading the whole history from seq 0, and the
+# writes of another churn, refuses each altered commit and writes nothing of it, resynchronizes
+# the three repositories from the PDS, and its store ends equal to the PDS.
+if other_nats store5; then
+	echo tamper >&3
+	if expect_line 30 tamper "a tampering relay in front of the PDS's firehose"; then
+		tamper_url=$(json_field tamper)
+		port5=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		(clean_env "$builder" --nats "$url2" --relay "$tamper_url" --plc "$plc_url" --cursor 0 --config /dev/null \
+			--metrics "127.0.0.1:$port5") >"$tmp/builder5.log" 2>&1 &
+		builder5_pid=$!
+		echo churn >&3
+		expect_line 60 churning "the repositories changing again, while that builder reads"
+		next_line 300 || true
+		live_seq=$(json_field lastSeq)
+		settled() {
+			[ "$(metric_at "$port5" atkv_builder_seq)" -ge "$live_seq" ] 2>/dev/null &&
+				[ "$(metric_at "$port5" atkv_builder_resyncs_total)" -ge 3 ] 2>/dev/null &&
+				[ "$(metric_at "$port5" atkv_builder_resyncs_waiting)" = 0 ]
+		}
+		for _ in $(seq 600); do settled && break; sleep 0.1; done
+		m() { metric_at "$port5" "$1"; }
+		check "it refused the two altered commits ($(m atkv_builder_commits_unverified_total) failed their checks: $(grep -o 'in commit [a-zA-Z]*' "$tmp/builder5.log" | sort -u | tr '\n' ' '))" \
+			[ "$(m atkv_builder_commits_unverified_total)" = 2 ]
+		check "and the commit after the one left out ($(m 'atkv_builder_errors_total{kind="broken_chain"}') broke the chain)" \
+			[ "$(m 'atkv_builder_errors_total{kind="broken_chain"}')" = 1 ]
+		check "the three repositories resynchronized from the PDS ($(m atkv_builder_resyncs_total) resyncs, $(m atkv_builder_resync_failures_total) failed, $(m atkv_builder_resyncs_waiting) waiting; $(m 'atkv_builder_errors_total{kind="desynchronized"}') commits held meanwhile)" \
+			settled
+		echo "checklive $url2 $live_seq" >&3
+		expect_line 300 checked "the store of the builder behind the tampering relay compared with the PDS"
+	fi
+	stop "$builder5_pid"
+	builder5_pid=
 	stop "$pid2"
 fi
 

@@ -16,6 +16,9 @@
 //   {"likes": N}
 //   <- "backfilled NATS_URL"   compare the PDS with the store atkv-backfill
 //                 filled at NATS_URL (no cursor there): TAP lines, {"checked": true}
+//   <- "tamper"   start a relay in front of the PDS's firehose that alters it
+//                 as a hostile relay might (see tamperingRelay)
+//   {"tamper": "ws://127.0.0.1:PORT", "victims": N}
 //   <- "stop" (or end of stdin)   close the network and exit 0
 // A fatal error prints {"error": "..."} and exits 1. Everything runs on
 // loopback. TMPDIR should point at a private directory (the PDS keeps its
@@ -27,6 +30,9 @@ const { TestNetworkNoAppView } = require('@atproto/dev-env')
 const { AtpAgent } = require('@atproto/api')
 const { connect } = require('nats')
 const murmur = require('murmurhash')
+const WebSocket = require('ws')
+const { cborDecodeMulti, cborDecode, cborEncode, cidForCbor } = require('@atproto/common')
+const { readCarWithRoot, blocksToCarFile } = require('@atproto/repo')
 
 const NATS_URL = process.argv[2]
 const CURSOR_WAIT_MS = 30000
@@ -531,6 +537,93 @@ const withTimeout = (p, ms, what) =>
     new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: timed out after ${ms} ms`)), ms).unref()),
   ])
 
+// An account with records, deleted by the PDS's administrator: its #account event says
+// "deleted", and every record of it must leave the store. Returns its DID.
+async function deleteAnAccount(network, pdsUrl, activity) {
+  const agent = new AtpAgent({ service: pdsUrl })
+  await agent.createAccount({ handle: 'dave.test', email: 'dave@example.com', password: 'dave-pass-e2e' })
+  const did = agent.session.did
+  const p = await agent.post({ text: 'dave was here' })
+  await agent.like(p.uri, p.cid)
+  const last = await agent.follow(activity.agents.alice.session.did)
+  // The PDS drops a deleted account's events it has not sent yet: wait until the builder has
+  // stored the last of them.
+  const { rkey } = parseAtUri(last.uri)
+  const nc = await connect({ servers: NATS_URL, timeout: 5000, maxReconnectAttempts: 3 })
+  try {
+    const kv = await nc.jetstream().views.kv('record', { bindOnly: true })
+    const key = recordKey(did, 'app.bsky.graph.follow', rkey)
+    for (let i = 0; i < 300 && !(await kv.get(key)); i++) await sleep(100)
+  } finally {
+    await nc.close()
+  }
+  await agent.com.atproto.admin.deleteAccount(
+    { did },
+    { headers: network.pds.adminAuthHeaders(), encoding: 'application/json' },
+  )
+  return did
+}
+
+// A relay in front of the PDS's firehose that alters the third commit it sees of each victim
+// (and the same seq again when a client reconnects): "prevData" points it at another tree,
+// "record" changes a record it creates and recomputes that record's CID (the signed tree
+// still names the old one), "drop" leaves it out (the next commit's prevData then names a
+// tree the client never saw). Everything else passes as it came.
+function tamperingRelay(pdsPort, victims) {
+  const seen = new Map() // DID -> seqs of its commits seen
+  const plan = new Map() // seq -> alteration
+  const decide = (body) => {
+    const kind = victims[body.repo]
+    const seqs = seen.get(body.repo) || new Set()
+    seen.set(body.repo, seqs)
+    seqs.add(body.seq)
+    if (!kind || plan.has(body.seq) || [...plan.values()].some((p) => p.did === body.repo)) return
+    if (seqs.size < 3) return
+    if (kind === 'record' && !body.ops.some((op) => op.action === 'create' && op.cid)) return
+    plan.set(body.seq, { did: body.repo, kind })
+    log('tampering relay:', kind, 'at seq', body.seq, 'of', body.repo)
+  }
+  const alter = async (frame) => {
+    const [header, body] = cborDecodeMulti(frame)
+    if (header.t !== '#commit') return frame
+    decide(body)
+    const p = plan.get(body.seq)
+    if (!p) return frame
+    if (p.kind === 'drop') return null
+    if (p.kind === 'prevData') body.prevData = body.commit
+    if (p.kind === 'record') {
+      const op = body.ops.find((o) => o.action === 'create' && o.cid)
+      const { root, blocks } = await readCarWithRoot(body.blocks)
+      const record = cborDecode(blocks.get(op.cid))
+      record.createdAt = '2001-01-01T00:00:00.000Z'
+      const cid = await cidForCbor(record)
+      blocks.set(cid, cborEncode(record))
+      op.cid = cid
+      body.blocks = await blocksToCarFile(root, blocks)
+    }
+    return Buffer.concat([cborEncode(header), cborEncode(body)])
+  }
+  const server = new WebSocket.Server({ host: '127.0.0.1', port: 0 })
+  server.on('connection', (client, req) => {
+    const search = new URL(req.url, 'http://relay').search
+    const upstream = new WebSocket(`ws://localhost:${pdsPort}/xrpc/com.atproto.sync.subscribeRepos${search}`)
+    let order = Promise.resolve() // frames leave in the order they came
+    upstream.on('message', (data) => {
+      order = order
+        .then(() => alter(Buffer.from(data)))
+        .then((out) => {
+          if (out && client.readyState === WebSocket.OPEN) client.send(out)
+        })
+        .catch((err) => log('tampering relay:', err))
+    })
+    upstream.on('close', () => client.close())
+    upstream.on('error', (err) => log('tampering relay upstream:', err.message))
+    client.on('close', () => upstream.close())
+    client.on('error', () => upstream.close())
+  })
+  return new Promise((resolve) => server.on('listening', () => resolve(server)))
+}
+
 async function main() {
   if (!NATS_URL) throw new Error('usage: node pds-e2e.js NATS_URL')
   const network = await withTimeout(TestNetworkNoAppView.create({}), 120000, 'starting the network')
@@ -554,9 +647,15 @@ async function main() {
     log('firehose subscribers:', seq.listenerCount('events'))
 
     const activity = await drive(pdsUrl)
+    try {
+      activity.deletedDid = await deleteAnAccount(network, pdsUrl, activity)
+    } catch (err) {
+      activity.failures.push(`deleteAccount: ${err && err.message ? err.message : err}`)
+      log('FAILED deleteAccount', err)
+    }
     await network.processAll()
     const lastSeq = (await seq.curr()) || 0
-    out(JSON.stringify({ done: true, lastSeq, failures: activity.failures }))
+    out(JSON.stringify({ done: true, lastSeq, deleted: activity.deletedDid || '', failures: activity.failures }))
 
     if (!(await waitLine('check'))) return
     try {
@@ -596,6 +695,11 @@ async function main() {
           out(JSON.stringify({ churned: true, lastSeq: (await seq.curr()) || 0 }))
         } else if (cmd === 'likes') {
           out(JSON.stringify({ likes: await writeExpectedLikes(pdsUrl, process.env.ATKV_LIKES_DIR) }))
+        } else if (cmd === 'tamper') {
+          const d = (n) => activity.agents[n].session.did
+          const victims = { [d('alice')]: 'prevData', [d('bob')]: 'record', [d('carol')]: 'drop' }
+          const relay = await tamperingRelay(port, victims)
+          out(JSON.stringify({ tamper: `ws://127.0.0.1:${relay.address().port}`, victims: 3 }))
         }
       } catch (err) {
         tap(false, `${cmd} aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)

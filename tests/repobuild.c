@@ -137,8 +137,37 @@ void rb_car(const struct rb_blocks *b, size_t root, long skip, struct atkv_buf *
 			cb_car_section(out, b->cid[i], ATKV_CID_SHA256_BYTES, b->data[i].data, b->data[i].len);
 }
 
-void rb_repo_car(struct atkv_sha256 *h, const char *did, const char *rev, const char **paths,
-                 const struct atkv_buf *records, size_t n, struct atkv_buf *out)
+size_t rb_commit(struct rb_blocks *b, struct atkv_sha256 *h, const char *did, const char *rev, size_t data,
+                 const struct testkey *key)
+{
+	/* The commit's keys in DAG-CBOR order: shorter first, then bytewise; unsigned, without sig. */
+	uint8_t sig[64] = {0};
+	struct atkv_buf c = ATKV_BUF_INIT;
+	for (int signed_form = key ? 0 : 1; signed_form < 2; signed_form++) {
+		atkv_buf_reset(&c);
+		cb_head(&c, 5, signed_form ? 6 : 5);
+		cb_text(&c, "did");
+		cb_text(&c, did);
+		cb_text(&c, "rev");
+		cb_text(&c, rev);
+		if (signed_form) {
+			cb_text(&c, "sig");
+			cb_bytes(&c, sig, sizeof(sig));
+		}
+		cb_text(&c, "data");
+		cb_link(&c, b->cid[data], ATKV_CID_SHA256_BYTES);
+		cb_text(&c, "prev");
+		cb_null(&c);
+		cb_text(&c, "version");
+		cb_uint(&c, 3);
+		if (!signed_form)
+			testkey_sign(key, c.data, c.len, sig);
+	}
+	return rb_put(b, h, NULL, 0, &c);
+}
+
+void rb_repo_car_signed(struct atkv_sha256 *h, const char *did, const char *rev, const char **paths,
+                        const struct atkv_buf *records, size_t n, const struct testkey *key, struct atkv_buf *out)
 {
 	struct rb_blocks b = {0};
 	uint8_t (*values)[ATKV_CID_SHA256_BYTES] = malloc((n ? n : 1) * sizeof(*values));
@@ -151,24 +180,14 @@ void rb_repo_car(struct atkv_sha256 *h, const char *did, const char *rev, const 
 	struct rb_tree t = {.keys = paths, .n = n, .values = (const uint8_t (*)[ATKV_CID_SHA256_BYTES])values, .h = h,
 	                    .b = &b};
 	size_t data = rb_tree_build(&t);
-	/* The commit's keys in DAG-CBOR order: shorter first, then bytewise. */
-	static const uint8_t sig[64];
-	struct atkv_buf c = ATKV_BUF_INIT;
-	cb_head(&c, 5, 6);
-	cb_text(&c, "did");
-	cb_text(&c, did);
-	cb_text(&c, "rev");
-	cb_text(&c, rev);
-	cb_text(&c, "sig");
-	cb_bytes(&c, sig, sizeof(sig));
-	cb_text(&c, "data");
-	cb_link(&c, b.cid[data], ATKV_CID_SHA256_BYTES);
-	cb_text(&c, "prev");
-	cb_null(&c);
-	cb_text(&c, "version");
-	cb_uint(&c, 3);
-	size_t commit = rb_put(&b, h, NULL, 0, &c);
+	size_t commit = rb_commit(&b, h, did, rev, data, key);
 	rb_car(&b, commit, -1, out);
 	free(values);
 	rb_blocks_free(&b);
+}
+
+void rb_repo_car(struct atkv_sha256 *h, const char *did, const char *rev, const char **paths,
+                 const struct atkv_buf *records, size_t n, struct atkv_buf *out)
+{
+	rb_repo_car_signed(h, did, rev, paths, records, n, NULL, out);
 }

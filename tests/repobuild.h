@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "cid.h"
 #include "sha256.h"
+#include "testkey.h"
 
 /* Blocks with their CIDs (sha-256, DAG-CBOR), in the order made. */
 struct rb_blocks {
@@ -42,9 +43,17 @@ size_t rb_tree_build(struct rb_tree *t);
 /* A CAR of b's blocks (all but `skip`, when not -1) with block root as its root. */
 void rb_car(const struct rb_blocks *b, size_t root, long skip, struct atkv_buf *out);
 
+/* A version 3 commit of did at rev over the tree whose root is block data, signed with key
+ * (NULL: "sig" is 64 zero bytes), into b; returns its index. */
+size_t rb_commit(struct rb_blocks *b, struct atkv_sha256 *h, const char *did, const char *rev, size_t data,
+                 const struct testkey *key);
+
 /* The CAR of did's repository at rev holding records[i] (DAG-CBOR) at paths[i]
- * ("collection/rkey", sorted, unique): record blocks, MST, and a commit whose "sig" is 64 zero
- * bytes (nothing checks signatures yet). Appends to out. */
+ * ("collection/rkey", sorted, unique): record blocks, MST, and a commit signed with key (NULL:
+ * a "sig" of 64 zero bytes). Appends to out. */
+void rb_repo_car_signed(struct atkv_sha256 *h, const char *did, const char *rev, const char **paths,
+                        const struct atkv_buf *records, size_t n, const struct testkey *key, struct atkv_buf *out);
+/* The same, unsigned. */
 void rb_repo_car(struct atkv_sha256 *h, const char *did, const char *rev, const char **paths,
                  const struct atkv_buf *records, size_t n, struct atkv_buf *out);
 

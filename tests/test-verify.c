@@ -10,7 +10,11 @@
  *     signature from another account's commit, a prevData that is not the tree before, and a
  *     commit left out — has each altered commit refused and nothing of it written; its
  *     repository is marked desynchronized and nothing of it written after; the one account
- *     left alone is stored as without the changes. */
+ *     left alone is stored as without the changes; each is resynchronized from its PDS, which
+ *     no longer has it: given up, and logged.
+ *   - A feed of signed commits made here (tests/signedfeed.c) with one commit left out: the
+ *     repository is resynchronized from a PDS of the test, its records written, a key the
+ *     repository does not hold deleted, and the store equals the one of the whole feed. */
 #define _GNU_SOURCE
 #include "capture.h"
 #include "commit.h"
@@ -19,8 +23,10 @@
 #include "natsserver.h"
 #include "scrape.h"
 #include "sha256.h"
+#include "signedfeed.h"
 #include "spawn.h"
 #include "tap.h"
+#include <atkv/recordkey.h>
 
 #include <jansson.h>
 #include <signal.h>
@@ -36,6 +42,8 @@
 static char tmp[64];
 static int plc_port, get_repos;
 static json_t *docs;   /* DID → its document, its PDS this server */
+static struct signedfeed *feed;
+static struct atkv_buf *feed_cars; /* each account's repository at the end of the feed */
 
 /* The PLC directory, and the accounts' PDS, which has no repository (the capture's PDS is
  * gone): a resynchronization asks for it and gives up. */
@@ -44,6 +52,10 @@ static bool serve_plc(int fd, const char *path, void *arg)
 	(void)arg;
 	if (!strncmp(path, "/xrpc/com.atproto.sync.getRepo?did=", 35)) {
 		__atomic_add_fetch(&get_repos, 1, __ATOMIC_RELAXED);
+		long i = feed ? sf_find(feed, path + 35) : -1;
+		if (i >= 0)
+			return httpserver_reply(fd, 200, "Content-Type: application/vnd.ipld.car\r\n", feed_cars[i].data,
+			                        feed_cars[i].len);
 		static const char body[] = "{\"error\":\"RepoNotFound\",\"message\":\"gone with the test network\"}";
 		return httpserver_reply(fd, 400, "Content-Type: application/json\r\n", body, sizeof(body) - 1);
 	}
@@ -321,8 +333,8 @@ static bool write_altered(const char *path, const enum change *changes, int n_ch
 
 /* ---- the store ---- */
 
-/* Bucket record as {key: [value, Atkv-Rev]}. */
-static json_t *snapshot(jsCtx *js, kvStore *kv)
+/* Bucket record as {key: [value, Atkv-Rev]} (with_rev false: [value]). */
+static json_t *snapshot_of(jsCtx *js, kvStore *kv, bool with_rev)
 {
 	json_t *o = json_object();
 	kvKeysList keys = {0};
@@ -334,13 +346,17 @@ static json_t *snapshot(jsCtx *js, kvStore *kv)
 		if (!m)
 			continue;
 		natsMsgHeader_Get(m, "Atkv-Rev", &rev);
-		json_object_set_new(o, keys.Keys[i],
-		                    json_pack("[s#s]", natsMsg_GetData(m), (int)natsMsg_GetDataLength(m), rev ? rev : ""));
+		json_t *v = json_pack("[s#]", natsMsg_GetData(m), (int)natsMsg_GetDataLength(m));
+		if (with_rev)
+			json_array_append_new(v, json_string(rev ? rev : ""));
+		json_object_set_new(o, keys.Keys[i], v);
 		natsMsg_Destroy(m);
 	}
 	kvKeysList_Destroy(&keys);
 	return o;
 }
+
+static json_t *snapshot(jsCtx *js, kvStore *kv) { return snapshot_of(js, kv, true); }
 
 /* The escaped form of a DID inside a record key: ".did/3Aplc/3A....". */
 static void escaped_did(const char *did, char *out, size_t n)
@@ -404,6 +420,11 @@ static bool wait_cursor(struct store *s, int64_t seq, int timeout_ms)
 		sleep_ms(100);
 	}
 	return false;
+}
+
+static bool open_buckets_record(struct store *s)
+{
+	return s->record || js_KeyValue(&s->record, s->js, "record") == NATS_OK;
 }
 
 static bool open_buckets(struct store *s)
@@ -589,6 +610,103 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 	json_decref(got);
 }
 
+/* The generated feed: 8 accounts, 30 commits each, one commit of account 3 left out. */
+#define FEED_ACCOUNTS 8
+#define FEED_COMMITS 240
+#define FEED_VICTIM 3
+#define FEED_LEFT_OUT (9 * FEED_ACCOUNTS + FEED_VICTIM)
+
+static void generated_feed(void)
+{
+	char dir[128], all_path[160], gap_path[160], pds[64];
+	snprintf(dir, sizeof(dir), "%s/feed", tmp);
+	mkdir(dir, 0700);
+	snprintf(all_path, sizeof(all_path), "%s/all.bin", dir);
+	snprintf(gap_path, sizeof(gap_path), "%s/gap.bin", dir);
+	snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
+	struct signedfeed *f = sf_new(FEED_ACCOUNTS, 5000);
+	struct atkv_buf frames[FEED_COMMITS] = {0}, doc = ATKV_BUF_INIT;
+	int64_t feed_last = 0;
+	for (int i = 0; i < FEED_COMMITS; i++)
+		feed_last = sf_commit(f, &frames[i]);
+	feed_cars = calloc(FEED_ACCOUNTS, sizeof(*feed_cars));
+	for (size_t i = 0; i < FEED_ACCOUNTS; i++) {
+		sf_repo_car(f, i, &feed_cars[i]);
+		sf_did_doc(f, i, pds, &doc);
+		json_object_set_new(docs, sf_did(f, i), json_loadb(doc.data, doc.len, 0, NULL));
+	}
+	feed = f;
+	/* Without the commit left out: the frames before it, then those after. */
+	struct atkv_buf gap[FEED_COMMITS];
+	memcpy(gap, frames, sizeof(gap));
+	memmove(&gap[FEED_LEFT_OUT], &gap[FEED_LEFT_OUT + 1], (FEED_COMMITS - FEED_LEFT_OUT - 1) * sizeof(gap[0]));
+	struct store ref = {0}, s = {0};
+	int port_all = 0, port_gap = 0;
+	char dir_all[160], dir_gap[160];
+	snprintf(dir_all, sizeof(dir_all), "%s/all", dir);
+	snprintf(dir_gap, sizeof(dir_gap), "%s/gap", dir);
+	mkdir(dir_all, 0700);
+	mkdir(dir_gap, 0700);
+	pid_t r_all = -1, r_gap = -1;
+	if (sf_write_capture(all_path, frames, FEED_COMMITS) || sf_write_capture(gap_path, gap, FEED_COMMITS - 1) ||
+	    (r_all = spawn_replay(dir_all, all_path, NULL, &port_all)) < 0 ||
+	    (r_gap = spawn_replay(dir_gap, gap_path, NULL, &port_gap)) < 0 || !store_open(&ref, "feed-ref") ||
+	    !store_open(&s, "feed")) {
+		tap_ok(false, "feed: the captures, their replays and nats-servers");
+		goto out;
+	}
+	tap_ok(start_builder(&ref, port_all, "--verify=false", "feed-ref") > 0 && wait_cursor(&ref, feed_last, 60000),
+	       "feed: %d signed commits of %d accounts stored by an unverifying builder", FEED_COMMITS, FEED_ACCOUNTS);
+	json_t *want = open_buckets(&ref) ? snapshot_of(ref.js, ref.record, false) : json_object();
+
+	/* A key of the victim that its repository does not hold: the resynchronization deletes it. */
+	char stale[ATKV_KEY_MAX + 1];
+	const char *victim = sf_did(f, FEED_VICTIM);
+	atkv_key_build(stale, sizeof(stale), victim, strlen(victim), "app.bsky.feed.like", 18, "3zzzzzzzzzzz2", 13);
+	uint64_t rev;
+	tap_ok(!kv_bucket_create(s.js, "record") && open_buckets_record(&s) &&
+	       kvStore_PutString(&rev, s.record, stale, "{\"stale\":true}") == NATS_OK,
+	       "feed: the store holds a record of account %d that its repository does not", FEED_VICTIM);
+	tap_ok(start_builder(&s, port_gap, NULL, "feed") > 0 && wait_cursor(&s, feed_last, 60000),
+	       "feed: a verifying builder reads the feed with one commit left out");
+	bool settled = false;
+	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
+		settled = metric(&s, "atkv_builder_resyncs_total") >= 1 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
+	tap_eq((long long)metric(&s, "atkv_builder_commits_verified_total"), FEED_COMMITS - 1,
+	       "feed: every commit it got verifies (%d)", FEED_COMMITS - 1);
+	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
+	       "feed: the commit after the one left out breaks its repository's chain");
+	tap_ok(settled && metric(&s, "atkv_builder_resync_failures_total") == 0,
+	       "feed: the repository is resynchronized from the PDS (%.0f resyncs, %.0f failed)",
+	       metric(&s, "atkv_builder_resyncs_total"), metric(&s, "atkv_builder_resync_failures_total"));
+	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 1 &&
+	       tap_count_in_file(tmp, "feed.log", " 1 deleted") == 1,
+	       "feed: its log says what the resynchronization wrote, and that it deleted one key");
+	char diff[512];
+	json_t *got = open_buckets(&s) ? snapshot_of(s.js, s.record, false) : json_object();
+	tap_ok(json_object_size(want) == FEED_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),
+	       "feed: the store equals the one of the whole feed: the record left out is there, the stale key gone (%zu "
+	       "records) %s",
+	       json_object_size(got), diff);
+	json_t *h = head_of(&s, victim);
+	tap_ok(h && !strcmp(json_string_value(json_object_get(h, "status")), "synced") &&
+	       json_array_size(json_object_get(h, "collections")) == 1,
+	       "feed: its head is synced again, knowing its one collection");
+	json_decref(h);
+	json_decref(got);
+	json_decref(want);
+out:
+	store_close(&ref);
+	store_close(&s);
+	if (r_all > 0)
+		spawn_stop(r_all, SIGTERM, 5000);
+	if (r_gap > 0)
+		spawn_stop(r_gap, SIGTERM, 5000);
+	for (int i = 0; i < FEED_COMMITS; i++)
+		atkv_buf_free(&frames[i]);
+	atkv_buf_free(&doc);
+}
+
 int main(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-verify-XXXXXX");
@@ -642,10 +760,17 @@ int main(void)
 	store_close(&ref);
 	store_close(&s);
 	spawn_stop(replay, SIGTERM, 5000);
+	generated_feed();
 	httpserver_stop(plc);
 	json_decref(want);
 	json_decref(docs);
 	free(capture);
+	if (feed) {
+		for (size_t i = 0; i < sf_accounts(feed); i++)
+			atkv_buf_free(&feed_cars[i]);
+		free(feed_cars);
+		sf_free(feed);
+	}
 	if (!getenv("KEEP")) tap_remove_dir(tmp);
 	return tap_done();
 }

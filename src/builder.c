@@ -59,6 +59,9 @@ static const char summary[] =
 	"Reads com.atproto.sync.subscribeRepos from a relay and keeps the NATS key-value buckets\n"
 	"record, account and cursor up to date. The cursor (bucket cursor, key firehose) only ever\n"
 	"holds a seq whose events are all acknowledged by JetStream; a restart resumes there.\n"
+	"Every commit is verified first (atproto Sync 1.1: its signature with the key of its DID\n"
+	"document, its tree, its chain from the repository's head in bucket repo); a repository\n"
+	"whose commit fails is fetched again from its PDS (--verify=false trusts the relay).\n"
 	"Memory is bounded by --max-message plus --max-inflight-bytes plus nats.c's reconnect\n"
 	"buffer (8 MB) and its timeout records (about 100 bytes for each write of the last\n"
 	"--ack-timeout): when NATS is slow or away, reading from the relay pauses.";

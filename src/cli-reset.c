@@ -1,6 +1,6 @@
 /* cli-reset.c — atkv reset: deletes what atkv made in NATS (the buckets record, cursor,
- * account and backfill — a backfill's record of what it did would outlive the records
- * otherwise; a bucket's consumers go with it), after saying exactly what and asking, unless
+ * account, repo and backfill — the repositories' heads and a backfill's record of what it did
+ * would outlive the records otherwise; a bucket's consumers go with it), after saying exactly what and asking, unless
  * --yes. The SQLite like index is a file of its own and is left alone; the message says so. */
 #include "buckets.h"
 #include "cli.h"
@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const buckets[] = {ATKV_BUCKET_RECORD, ATKV_BUCKET_CURSOR, ATKV_BUCKET_ACCOUNT, ATKV_BUCKET_BACKFILL};
+static const char *const buckets[] = {ATKV_BUCKET_RECORD, ATKV_BUCKET_CURSOR, ATKV_BUCKET_ACCOUNT, ATKV_BUCKET_REPO,
+                                      ATKV_BUCKET_BACKFILL};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 /* What would go: "bucket record (1200 entries; consumers like-indexer), bucket cursor (1 entry)".

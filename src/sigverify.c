@@ -1,5 +1,8 @@
 /* sigverify.c — ECDSA verification for atproto (see sigverify.h). libcrypto wants DER
- * signatures; atproto sends r||s, so each is wrapped in DER here after the low-S check. */
+ * signatures; atproto sends r||s, so each is wrapped in DER here after the low-S check.
+ * secp256k1 keys go to libsecp256k1 when it is built in (HAVE_SECP256K1): it verifies in a
+ * tenth of libcrypto's time, from r||s as given, with its static context (nothing to set up,
+ * nothing shared that changes). */
 #include "sigverify.h"
 #include "err.h"
 
@@ -7,11 +10,18 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/sha.h>
+#ifdef HAVE_SECP256K1
+#include <secp256k1.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 struct atkv_sigkey {
-	EVP_PKEY *pkey;
+	EVP_PKEY *pkey;          /* NULL for a secp256k1 key libsecp256k1 holds: */
+#ifdef HAVE_SECP256K1
+	secp256k1_pubkey k256;
+#endif
 	struct atkv_pubkey pub;
 	enum atkv_curve curve;
 	int refs;                /* holders: a cache and the verifications using its entry */
@@ -27,8 +37,43 @@ static const uint8_t K256_HALF_ORDER[32] = {
 	0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
 };
 
+#ifdef HAVE_SECP256K1
+static int load_k256(const struct atkv_pubkey *k, struct atkv_sigkey **out)
+{
+	struct atkv_sigkey *key = calloc(1, sizeof(*key));
+	if (!key)
+		return ATKV_E_NOMEM;
+	/* Parsing decodes the point, which fails when it is not on the curve. */
+	if (!secp256k1_ec_pubkey_parse(secp256k1_context_static, &key->k256, k->point, ATKV_POINT_BYTES)) {
+		free(key);
+		return ATKV_E_SIGNATURE;
+	}
+	key->curve = k->curve;
+	key->pub = *k;
+	key->refs = 1;
+	*out = key;
+	return 0;
+}
+
+static int verify_k256(const struct atkv_sigkey *key, const uint8_t *msg, size_t n, const uint8_t sig[64])
+{
+	uint8_t hash[SHA256_DIGEST_LENGTH];
+	secp256k1_ecdsa_signature s;
+	SHA256(msg, n, hash);
+	/* A high S was refused already; libsecp256k1 refuses it as well. */
+	if (!secp256k1_ecdsa_signature_parse_compact(secp256k1_context_static, &s, sig) ||
+	    !secp256k1_ecdsa_verify(secp256k1_context_static, &s, hash, &key->k256))
+		return ATKV_E_SIGNATURE;
+	return 0;
+}
+#endif
+
 int atkv_sigkey_load(const struct atkv_pubkey *k, struct atkv_sigkey **out)
 {
+#ifdef HAVE_SECP256K1
+	if (k->curve == ATKV_CURVE_K256)
+		return load_k256(k, out);
+#endif
 	struct atkv_sigkey *key = calloc(1, sizeof(*key));
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM *params = NULL;
@@ -98,6 +143,10 @@ int atkv_sig_verify(const struct atkv_sigkey *key, const uint8_t *msg, size_t n,
 	const uint8_t *half = key->curve == ATKV_CURVE_P256 ? P256_HALF_ORDER : K256_HALF_ORDER;
 	if (memcmp(sig + 32, half, 32) > 0)
 		return ATKV_E_SIGNATURE;
+#ifdef HAVE_SECP256K1
+	if (!key->pkey)
+		return verify_k256(key, msg, n, sig);
+#endif
 	uint8_t der[80];
 	int der_n = to_der(sig, der, (int)sizeof(der));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();

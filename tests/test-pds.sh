@@ -378,7 +378,7 @@ if other_nats store3; then
 		[ "$churned" = 1 ] || next_line 300 || true
 		live_seq=$(json_field lastSeq)
 		check "$runs backfills ran while the repositories changed, each exit 0 ($rcs)" \
-			[ "$runs" -ge 2 ] && [ -z "$(echo "$rcs" | tr -d '0 ')" ]
+			[ "$runs" -ge 2 -a -z "$(echo "$rcs" | tr -d '0 ')" ]
 		# Each run's last line: records written, and kept (the store had them at that revision or later).
 		sed -n 's/.* records (\([0-9]*\) written, \([0-9]*\) kept.*/\1 \2/p' "$tmp"/live*.log |
 			awk '{ w += $1; k += $2 } END { printf "# those backfills wrote %d records and kept %d\n", w, k }'
@@ -446,7 +446,8 @@ if other_nats store4; then
 	backfill "$url2" kill2.log
 	rc=$?
 	check "started again: exit 0, the repositories done before skipped (status $rc; $(grep -o '[0-9]*/[0-9]* repositories ([0-9]* already current)' "$tmp/kill2.log" | tail -n 1))" \
-		[ "$rc" = 0 ] && grep -Eq "3/3 repositories \([12] already current\)" "$tmp/kill2.log"
+		grep -Eq "3/3 repositories \([12] already current\)" "$tmp/kill2.log"
+	check "and exit status 0 ($rc)" [ "$rc" = 0 ]
 	echo "backfilled $url2 once" >&3
 	expect_line 300 checked "the store of the killed and restarted backfill compared with the PDS"
 

@@ -697,7 +697,7 @@ static int setup(struct builder *b, char *why, size_t why_n)
 	size_t queue = (size_t)atkv_config_int(c, "verify-queue");
 	if (atkv_kvwriter_new(b->nc, &wo, cursor, wake_loop, b->relay, &b->w) ||
 	    atkv_accounts_new(b->account_kv, account_cache(wo.max_events), &b->acc) ||
-	    (verify && atkv_repoheads_new(b->repo_kv, 2 * account_cache(wo.max_events + queue), &b->heads)) ||
+	    (verify && atkv_repoheads_new(b->repo_kv, account_cache(wo.max_events + queue), &b->heads)) ||
 	    atkv_ingest_init(&b->in, b->w, b->acc, b->heads)) {
 		snprintf(why, why_n, "out of memory");
 		return 1;

@@ -15,11 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+/* Small, as there may be a hundred thousand: the DID and a failure's reason live on the heap
+ * (a fetch, which allocates anyway, is the only time they change). */
 struct slot {
-	char did[ATKV_DID_MAX + 1];   /* "" when free */
+	char *did;                    /* NULL when free */
 	struct atkv_sigkey *key;      /* the cache's reference; NULL after a failed fetch: */
 	int failed_rc;                /* its code and reason, given again until min_refresh_s */
-	char failed_why[192];
+	char *failed_why;
 	int64_t fetched_ms;           /* when the fetch kept began */
 };
 
@@ -64,8 +66,11 @@ void atkv_identity_free(struct atkv_identity *id)
 {
 	if (!id)
 		return;
-	for (size_t i = 0; id->slots && i < id->o.capacity; i++)
+	for (size_t i = 0; id->slots && i < id->o.capacity; i++) {
 		atkv_sigkey_free(id->slots[i].key);
+		free(id->slots[i].did);
+		free(id->slots[i].failed_why);
+	}
 	free(id->slots);
 	json_decref(id->index);
 	pthread_mutex_destroy(&id->mu);
@@ -90,17 +95,25 @@ static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64
 		return s;
 	}
 	if (!s) {
+		char *copy = strdup(did);
+		if (!copy) {
+			/* Not kept: the caller still gets what was found. */
+			atkv_sigkey_free(key);
+			return NULL;
+		}
 		s = &id->slots[id->next];
-		if (s->did[0])
+		if (s->did)
 			json_object_del(id->index, s->did);
+		free(s->did);
+		s->did = copy;
 		json_object_set_new(id->index, did, json_integer((json_int_t)id->next));
 		id->next = (id->next + 1) % id->o.capacity;
-		snprintf(s->did, sizeof(s->did), "%s", did);
 	}
 	atkv_sigkey_free(s->key);
+	free(s->failed_why);
 	s->key = key;
 	s->failed_rc = failed_rc;
-	snprintf(s->failed_why, sizeof(s->failed_why), "%s", key ? "" : why);
+	s->failed_why = key ? NULL : strdup(why);
 	s->fetched_ms = started_ms;
 	return s;
 }
@@ -112,7 +125,7 @@ static int answer_locked(const struct slot *s, struct atkv_sigkey **key, char *w
 		*key = atkv_sigkey_ref(s->key);
 		return 0;
 	}
-	snprintf(why, why_n, "%s", s->failed_why);
+	snprintf(why, why_n, "%s", s->failed_why ? s->failed_why : "no memory to keep why");
 	return s->failed_rc;
 }
 
@@ -163,8 +176,13 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 	struct atkv_sigkey *fetched = NULL;
 	int rc = fetch(id, http, did, &fetched, why, why_n);
 	pthread_mutex_lock(&id->mu);
-	rc = answer_locked(keep_locked(id, did, started, rc ? NULL : fetched, rc, why), key, why, why_n);
+	struct slot *kept = keep_locked(id, did, started, rc ? NULL : atkv_sigkey_ref(fetched), rc, why);
+	if (kept)
+		rc = answer_locked(kept, key, why, why_n);
+	else if (!rc)
+		*key = atkv_sigkey_ref(fetched);
 	pthread_mutex_unlock(&id->mu);
+	atkv_sigkey_free(fetched);
 	return rc;
 }
 

@@ -287,6 +287,10 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 		return desync(in, ev, &cur, ATKV_INGEST_BROKEN_CHAIN, why);
 	}
 	next = cur;
+	/* A repository's first commit (no since): it had no records before, so its head knows all
+	 * its collections from here on. */
+	if (!cur.known && !ev->since.p)
+		next.partial = false;
 	next.known = true;
 	next.seq = ev->seq;
 	memcpy(next.rev, ev->rev.p, ATKV_TID_LEN);

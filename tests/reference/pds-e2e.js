@@ -564,33 +564,49 @@ async function deleteAnAccount(network, pdsUrl, activity) {
   return did
 }
 
-// A relay in front of the PDS's firehose that alters the third commit it sees of each victim
-// (and the same seq again when a client reconnects): "prevData" points it at another tree,
-// "record" changes a record it creates and recomputes that record's CID (the signed tree
-// still names the old one), "drop" leaves it out (the next commit's prevData then names a
-// tree the client never saw). Everything else passes as it came.
+// A relay in front of the PDS's firehose that alters commits of its victims (victims[DID]: the
+// alterations, made to its 3rd commit seen, then each to the first commit of it 2 s or more
+// after the one before, when the client has resynchronized it; the same seq again when a client
+// reconnects): "prevData" points it at another tree, "record" changes a record it creates and
+// recomputes that record's CID (the signed tree still names the old one), "sig" puts another
+// account's signature in its commit (its CID recomputed), "drop" leaves it out (the next
+// commit's prevData then names a tree the client never saw). The rest passes as it came.
 function tamperingRelay(pdsPort, victims) {
   const seen = new Map() // DID -> seqs of its commits seen
   const plan = new Map() // seq -> alteration
+  const sigs = new Map() // DID -> the signature of its last commit seen
   const decide = (body) => {
-    const kind = victims[body.repo]
+    const kinds = victims[body.repo] || []
     const seqs = seen.get(body.repo) || new Set()
     seen.set(body.repo, seqs)
     seqs.add(body.seq)
-    if (!kind || plan.has(body.seq) || [...plan.values()].some((p) => p.did === body.repo)) return
-    if (seqs.size < 3) return
+    const mine = [...plan.values()].filter((p) => p.did === body.repo)
+    const kind = kinds[mine.length]
+    if (!kind || plan.has(body.seq) || seqs.size < 3) return
+    if (mine.length && Date.now() - mine[mine.length - 1].at < 2000) return
     if (kind === 'record' && !body.ops.some((op) => op.action === 'create' && op.cid)) return
-    plan.set(body.seq, { did: body.repo, kind })
+    if (kind === 'sig' && ![...sigs.keys()].some((d) => d !== body.repo)) return
+    plan.set(body.seq, { did: body.repo, kind, at: Date.now() })
     log('tampering relay:', kind, 'at seq', body.seq, 'of', body.repo)
   }
   const alter = async (frame) => {
     const [header, body] = cborDecodeMulti(frame)
     if (header.t !== '#commit') return frame
+    const car = await readCarWithRoot(body.blocks)
+    const commit = cborDecode(car.blocks.get(body.commit))
     decide(body)
+    sigs.set(body.repo, commit.sig)
     const p = plan.get(body.seq)
     if (!p) return frame
     if (p.kind === 'drop') return null
     if (p.kind === 'prevData') body.prevData = body.commit
+    if (p.kind === 'sig') {
+      commit.sig = sigs.get([...sigs.keys()].find((d) => d !== body.repo))
+      const cid = await cidForCbor(commit)
+      car.blocks.set(cid, cborEncode(commit))
+      body.commit = cid
+      body.blocks = await blocksToCarFile(cid, car.blocks)
+    }
     if (p.kind === 'record') {
       const op = body.ops.find((o) => o.action === 'create' && o.cid)
       const { root, blocks } = await readCarWithRoot(body.blocks)
@@ -697,9 +713,9 @@ async function main() {
           out(JSON.stringify({ likes: await writeExpectedLikes(pdsUrl, process.env.ATKV_LIKES_DIR) }))
         } else if (cmd === 'tamper') {
           const d = (n) => activity.agents[n].session.did
-          const victims = { [d('alice')]: 'prevData', [d('bob')]: 'record', [d('carol')]: 'drop' }
+          const victims = { [d('alice')]: ['prevData', 'sig'], [d('bob')]: ['record'], [d('carol')]: ['drop'] }
           const relay = await tamperingRelay(port, victims)
-          out(JSON.stringify({ tamper: `ws://127.0.0.1:${relay.address().port}`, victims: 3 }))
+          out(JSON.stringify({ tamper: `ws://127.0.0.1:${relay.address().port}`, alterations: 4 }))
         }
       } catch (err) {
         tap(false, `${cmd} aborted: ${String(err && err.message ? err.message : err).replace(/\n/g, ' ')}`)

@@ -55,9 +55,9 @@ static const struct atkv_option options[] = {
 static const char summary[] =
 	"Writes every record of the repositories named by DID arguments (\"-\": one DID per line on\n"
 	"standard input), or of all those --source lists, into the KV bucket record, with the keys,\n"
-	"values and headers atkv-builder gives them. A key the builder wrote at the same or a later\n"
-	"revision of the repository is left as it is, so a backfill may run beside the live builder\n"
-	"and never undoes it. What was done is kept in the bucket backfill: run again (or restarted),\n"
+	"values and headers atkv-builder gives them. A key holding the same record, or one the\n"
+	"builder wrote at a later revision of the repository, is left as it is, so a backfill may\n"
+	"run beside the live builder and never undoes it. What was done is kept in the bucket backfill: run again (or restarted),\n"
 	"it resumes the listing where every repository before was done, and fetches only the\n"
 	"repositories not done yet or listed at a later revision (--force: all, from the start).\n"
 	"Accounts not yet in the bucket account are added as the source lists them.\n"

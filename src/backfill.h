@@ -1,7 +1,7 @@
 /* backfill.h — backfilling one repository: its PDS found from its DID document (or given), its
  * CAR fetched with com.atproto.sync.getRepo, every record written into bucket `record` with the
- * key, value and headers the firehose path gives it — unless the live path wrote that key at
- * the same or a later revision (repowriter.h). One context per worker thread. */
+ * key, value and headers the firehose path gives it — unless the key holds that record, or the
+ * live path wrote it at a later revision (repowriter.h). One context per worker thread. */
 #ifndef ATKV_BACKFILL_H
 #define ATKV_BACKFILL_H
 

@@ -64,7 +64,10 @@ static const char summary[] =
 	"whose commit fails is fetched again from its PDS (--verify=false trusts the relay).\n"
 	"Memory is bounded by --max-message plus --max-inflight-bytes plus nats.c's reconnect\n"
 	"buffer (8 MB) and its timeout records (about 100 bytes for each write of the last\n"
-	"--ack-timeout): when NATS is slow or away, reading from the relay pauses.";
+	"--ack-timeout): when NATS is slow or away, reading from the relay pauses. Verifying adds\n"
+	"as much again for frames waiting to be checked, about 30 MB of repository heads, some\n"
+	"200 bytes per signing key kept, and each repository being resynchronized (at most\n"
+	"--max-repo-bytes).";
 
 /* Resynchronizations asked for and not done yet: pending until the event that asked is stored
  * (its writes, the head marked desynchronized first), then handed to the resync threads. */

@@ -37,9 +37,10 @@ static bool same_cid(const struct atkv_cid *a, const uint8_t *b, size_t bn)
 	return a->bytes && a->len == bn && !memcmp(a->bytes, b, bn);
 }
 
-/* Op i as the tree after the commit must hold it: a create's or update's record, no deleted
- * one. Then undone. */
-static int undo_op(struct atkv_mstedit *ed, const struct atkv_op *op, struct atkv_err *err)
+/* Whether the tree after the commit holds op as it says: a create's or update's record, no
+ * deleted one; with_prev, also whether the op says what it replaced exactly when it must (Sync
+ * 1.1: a create has no prev, an update and a delete have one). */
+static int op_held(struct atkv_mstedit *ed, const struct atkv_op *op, bool with_prev, struct atkv_err *err)
 {
 	uint8_t held[ATKV_CID_MAX_BYTES];
 	size_t held_n;
@@ -49,9 +50,18 @@ static int undo_op(struct atkv_mstedit *ed, const struct atkv_op *op, struct atk
 		return rc;
 	bool holds = op->action == ATKV_ACTION_DELETE ? held_n == 0 : same_cid(&op->cid, held, held_n);
 	bool has_prev = op->prev.bytes != NULL;
-	/* A create has no prev; an update and a delete must say what they replaced. */
-	if (!holds || has_prev == (op->action == ATKV_ACTION_CREATE))
+	if (!holds || (with_prev && has_prev == (op->action == ATKV_ACTION_CREATE)))
 		return atkv_fail(err, ATKV_E_MST, 0, "commit op");
+	return 0;
+}
+
+/* Op undone on the tree after it, which must hold it. */
+static int undo_op(struct atkv_mstedit *ed, const struct atkv_op *op, struct atkv_err *err)
+{
+	const uint8_t *key = (const uint8_t *)op->path.p;
+	int rc = op_held(ed, op, true, err);
+	if (rc)
+		return rc;
 	if (op->action == ATKV_ACTION_CREATE)
 		return atkv_mstedit_del(ed, key, op->path.n, err);
 	return atkv_mstedit_put(ed, key, op->path.n, op->prev.bytes, op->prev.len, err);
@@ -95,11 +105,18 @@ int atkv_commitcheck_run(struct atkv_commitcheck *cc, struct atkv_firehose *fh, 
 		return atkv_fail(err, ATKV_E_MST, 0, "commit op path");
 	if (last_data && !(ev->prev_data.bytes && same_cid(&ev->prev_data, last_data->bytes, last_data->len)))
 		return atkv_fail(err, ATKV_E_MST, 0, "commit prevData chain");
-	if (!ev->prev_data.bytes)
-		return 0;
 	struct atkv_mstedit *ed = atkv_mstedit_new(cc->h, atkv_firehose_block, fh, &commit->data);
 	if (!ed)
 		return atkv_fail(err, ATKV_E_NOMEM, 0, "commit");
+	if (!ev->prev_data.bytes) {
+		/* Without prevData (a commit from before Sync 1.1) there is no tree before to lead back
+		 * to, but every op must still be what the signed tree holds: else a relay could strip
+		 * prevData and change a record. */
+		for (size_t i = 0; !rc && i < ev->n_ops; i++)
+			rc = op_held(ed, &ev->ops[i], false, err);
+		atkv_mstedit_free(ed);
+		return rc;
+	}
 	for (size_t i = ev->n_ops; !rc && i-- > 0;)
 		rc = undo_op(ed, &ev->ops[i], err);
 	uint8_t root[ATKV_CID_SHA256_BYTES];

@@ -26,7 +26,8 @@ void atkv_commitcheck_free(struct atkv_commitcheck *cc);
  * last_data — the data CID of the repo's last verified commit, which the caller keeps — makes
  * that tree the one before: given, prevData must be there and equal it; NULL (the repo is new
  * to the caller), a prevData present is checked against the ops alone, and an event without
- * one (older than Sync 1.1) has its tree left unchecked. Returns 0, or with err->where naming
+ * one (older than Sync 1.1) has only its ops checked against the signed tree (each create or
+ * update there, each delete gone). Returns 0, or with err->where naming
  * the check:
  *   ATKV_E_BLOCK_MISSING  the commit block, or a tree node the ops need, is not in the blocks;
  *   ATKV_E_FRAME          the commit is another repo's, or at another rev than the event says;

@@ -21,6 +21,8 @@
 struct atkv_httpc {
 	struct atkv_tls_context *tls_ctx;
 	int timeout_ms;
+	int total_ms;         /* a whole GET's limit (0: none) */
+	int64_t deadline_ms;  /* the current GET's end, on the monotonic clock (0: none) */
 	char ua[128];
 	/* The connection kept alive, to origin. */
 	int fd;
@@ -115,6 +117,8 @@ int atkv_httpc_new(const char *ca_file, int timeout_ms, const char *user_agent, 
 	return 0;
 }
 
+void atkv_httpc_set_total(struct atkv_httpc *c, int total_ms) { c->total_ms = total_ms > 0 ? total_ms : 0; }
+
 void atkv_httpc_free(struct atkv_httpc *c)
 {
 	if (!c)
@@ -127,6 +131,22 @@ void atkv_httpc_free(struct atkv_httpc *c)
 }
 
 unsigned long atkv_httpc_connections(const struct atkv_httpc *c) { return c->connections; }
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* How long the next wait may last: the timeout, or what is left of the GET's total if less. */
+static int wait_for(const struct atkv_httpc *c)
+{
+	if (!c->deadline_ms)
+		return c->timeout_ms;
+	int64_t left = c->deadline_ms - now_ms();
+	return left <= 0 ? 0 : left < c->timeout_ms ? (int)left : c->timeout_ms;
+}
 
 /* Waits for fd to be ready for events; 1 when it is, 0 after the timeout, -1 on error. */
 static int wait_fd(int fd, short events, int timeout_ms)
@@ -156,7 +176,7 @@ static int connect_tcp(struct atkv_httpc *c, const struct url *u, char *why, siz
 		socklen_t len = sizeof(err);
 		if (connect(fd, a->ai_addr, a->ai_addrlen) && errno != EINPROGRESS) {
 			err = errno;
-		} else if (wait_fd(fd, POLLOUT, c->timeout_ms) != 1) {
+		} else if (wait_fd(fd, POLLOUT, wait_for(c)) != 1) {
 			err = ETIMEDOUT;
 		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)) {
 			err = errno;
@@ -187,7 +207,7 @@ static int flush_out(struct atkv_httpc *c, char *why, size_t why_n)
 		}
 		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return fail(why, why_n, "cannot send to %s: %s", c->origin, strerror(errno));
-		if (w < 0 && errno == EAGAIN && wait_fd(c->fd, POLLOUT, c->timeout_ms) != 1)
+		if (w < 0 && errno == EAGAIN && wait_fd(c->fd, POLLOUT, wait_for(c)) != 1)
 			return fail(why, why_n, "%s does not take what is sent", c->origin);
 	}
 	atkv_buf_reset(&c->out);
@@ -199,7 +219,9 @@ static int flush_out(struct atkv_httpc *c, char *why, size_t why_n)
 static int receive(struct atkv_httpc *c, char *why, size_t why_n)
 {
 	uint8_t buf[65536];
-	int ready = wait_fd(c->fd, POLLIN, c->timeout_ms);
+	int ready = wait_fd(c->fd, POLLIN, wait_for(c));
+	if (ready == 0 && c->deadline_ms && now_ms() >= c->deadline_ms)
+		return fail(why, why_n, "%s took longer than %d ms to answer", c->origin, c->total_ms);
 	if (ready != 1)
 		return ready ? fail(why, why_n, "cannot read from %s", c->origin)
 		             : fail(why, why_n, "%s sent nothing for the timeout", c->origin);
@@ -236,7 +258,7 @@ static int handshake(struct atkv_httpc *c, const struct url *u, char *why, size_
 		if (hs == 1)
 			return 0;
 		uint8_t buf[16384];
-		if (wait_fd(c->fd, POLLIN, c->timeout_ms) != 1)
+		if (wait_fd(c->fd, POLLIN, wait_for(c)) != 1)
 			return fail(why, why_n, "%s: no TLS handshake within the timeout", u->origin);
 		ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
 		if (r == 0)
@@ -306,6 +328,7 @@ int atkv_httpc_get(struct atkv_httpc *c, const char *url, const char *accept, si
 	struct url u;
 	if (parse_url(url, &u, why, why_n))
 		return -1;
+	c->deadline_ms = c->total_ms ? now_ms() + c->total_ms : 0;
 	bool reused = c->fd >= 0 && !strcmp(c->origin, u.origin);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!reused && open_conn(c, &u, why, why_n))

@@ -17,6 +17,10 @@ int atkv_httpc_new(const char *ca_file, int timeout_ms, const char *user_agent, 
                    size_t why_n);
 void atkv_httpc_free(struct atkv_httpc *c);
 
+/* Bounds each GET as a whole to total_ms (0: only each wait is bounded), so a server that
+ * trickles bytes cannot hold a caller for long. Cannot fail. */
+void atkv_httpc_set_total(struct atkv_httpc *c, int total_ms);
+
 /* GETs url (http:// or https://HOST[:PORT]/PATH?QUERY), the body into body (replaced; at most
  * max_body bytes), the status and headers into resp (initialised here). A kept-alive
  * connection that fails before answering is retried once on a new one. Returns 0 (any HTTP

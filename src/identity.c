@@ -23,6 +23,7 @@ struct slot {
 	int failed_rc;                /* its code and reason, given again until min_refresh_s */
 	char *failed_why;
 	int64_t fetched_ms;           /* when the fetch kept began */
+	int64_t stale_before_ms;      /* an #identity event: fetches begun before do not count */
 };
 
 struct atkv_identity {
@@ -50,6 +51,8 @@ struct atkv_identity *atkv_identity_new(const struct atkv_identity_options *o)
 	id->o = *o;
 	if (id->o.capacity < 1)
 		id->o.capacity = 1;
+	if (id->o.fail_ttl_s <= 0)
+		id->o.fail_ttl_s = id->o.min_refresh_s;
 	snprintf(id->plc, sizeof(id->plc), "%s", o->plc ? o->plc : "https://plc.directory");
 	id->o.plc = id->plc;
 	pthread_mutex_init(&id->mu, NULL);
@@ -94,6 +97,16 @@ static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64
 		atkv_sigkey_free(key);
 		return s;
 	}
+	if (s && started_ms < s->stale_before_ms) {
+		/* Begun before the identity changed: answered, not kept. */
+		atkv_sigkey_free(key);
+		return NULL;
+	}
+	if (s && s->key && !key && failed_rc == ATKV_E_TIMEOUT) {
+		/* No answer for now: the key known stays in use, asked for again after fail_ttl_s. */
+		s->fetched_ms = started_ms - (id->o.ttl_s - id->o.fail_ttl_s) * 1000;
+		return s;
+	}
 	if (!s) {
 		char *copy = strdup(did);
 		if (!copy) {
@@ -106,6 +119,7 @@ static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64
 			json_object_del(id->index, s->did);
 		free(s->did);
 		s->did = copy;
+		s->stale_before_ms = 0;
 		json_object_set_new(id->index, did, json_integer((json_int_t)id->next));
 		id->next = (id->next + 1) % id->o.capacity;
 	}
@@ -162,10 +176,11 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 	pthread_mutex_lock(&id->mu);
 	struct slot *s = find_locked(id, did);
 	int64_t started = now_ms(), age = s ? started - s->fetched_ms : 0;
-	/* A failure is kept only min_refresh_s: a DID that does not resolve is not asked for at
-	 * every event of it. */
-	bool fresh_enough = s && (s->key ? age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)
-	                                 : age < id->o.min_refresh_s * 1000);
+	/* A failure is kept fail_ttl_s: a DID that does not resolve is not asked for at every
+	 * event of it. */
+	bool fresh_enough = s && s->fetched_ms >= s->stale_before_ms &&
+	                    (s->key ? age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)
+	                            : age < id->o.fail_ttl_s * 1000);
 	if (fresh_enough) {
 		int rc = answer_locked(s, key, why, why_n);
 		pthread_mutex_unlock(&id->mu);
@@ -190,9 +205,9 @@ void atkv_identity_forget(struct atkv_identity *id, const char *did)
 {
 	pthread_mutex_lock(&id->mu);
 	struct slot *s = find_locked(id, did);
-	/* As old as can be: stale for any TTL, and any fetch begun from now on replaces it. */
+	/* Stale now, and so is whatever a fetch begun before brings. */
 	if (s)
-		s->fetched_ms = INT64_MIN / 2;
+		s->stale_before_ms = now_ms();
 	pthread_mutex_unlock(&id->mu);
 }
 

@@ -3,7 +3,8 @@
  * each, the oldest let go first. A caller whose signature failed asks again with refresh (the
  * key may have rotated); the document is then fetched again unless it was within min_refresh_s,
  * so a relay sending bad signatures cannot make atkv hammer the PLC directory; a fetch that
- * failed is not tried again for min_refresh_s either. Safe from any number of threads; each
+ * failed is not tried again for fail_ttl_s, and one that failed for now (no answer, 429, 5xx)
+ * leaves a key kept before in use meanwhile. Safe from any number of threads; each
  * fetches on its own HTTP client. */
 #ifndef ATKV_IDENTITY_H
 #define ATKV_IDENTITY_H
@@ -19,6 +20,7 @@ struct atkv_identity_options {
 	size_t capacity;         /* DIDs kept */
 	int64_t ttl_s;           /* a key is used this long before its document is fetched again */
 	int64_t min_refresh_s;   /* a refresh asked sooner than this after a fetch keeps the key */
+	int64_t fail_ttl_s;      /* a failed fetch is given as the answer this long (0: min_refresh_s) */
 };
 
 struct atkv_identity;

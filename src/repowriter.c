@@ -13,7 +13,8 @@
 #define MAX_RACES 8
 
 /* Whether what the key holds (its last message) stays: the same record (its CID: nothing to
- * rewrite, whatever revision wrote it), or a put or delete at rev or later. Revisions are TIDs,
+ * rewrite, whatever revision wrote it), or a put or delete at a later rev. Another value at the
+ * same rev gives way: the repository, signed at that rev, says what it is. Revisions are TIDs,
  * which sort as strings; a write without Atkv-Rev (by hand) counts as oldest. */
 static bool keeps(natsMsg *last, const struct atkv_record_meta *meta)
 {
@@ -26,7 +27,7 @@ static bool keeps(natsMsg *last, const struct atkv_record_meta *meta)
 		return false;
 	size_t sn = strlen(stored);
 	int cmp = memcmp(stored, meta->rev, sn < meta->rev_n ? sn : meta->rev_n);
-	return cmp > 0 || (cmp == 0 && sn >= meta->rev_n);
+	return cmp > 0 || (cmp == 0 && sn > meta->rev_n);
 }
 
 static int nats_why(natsStatus s, char *why, size_t why_n)

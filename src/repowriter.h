@@ -1,7 +1,8 @@
 /* repowriter.h — writing a backfilled record into bucket `record` without undoing the
  * firehose: the put lands only where the key holds nothing, or something the repository's
- * revision supersedes. A value or a delete the live path wrote at the same or a later revision
- * stays, so a backfill never brings back a stale value nor a record deleted live. JetStream
+ * revision supersedes. The same record (CID), or a value or a delete the live path wrote at a
+ * later revision, stays, so a backfill never brings back a stale value nor a record deleted
+ * live; another value at the same revision is replaced by the repository's. JetStream
  * decides atomically (expected last sequence per subject), so a live write racing the backfill
  * is never overwritten by it. */
 #ifndef ATKV_REPOWRITER_H
@@ -15,8 +16,8 @@
 enum atkv_repowrite {
 	ATKV_REPOWRITE_NEW = 1,      /* the key held nothing: written */
 	ATKV_REPOWRITE_OVER,         /* it held an older revision (or one without Atkv-Rev): written */
-	ATKV_REPOWRITE_KEPT,         /* it holds this record (same CID), or this revision or a later
-	                              * one, put or delete: left */
+	ATKV_REPOWRITE_KEPT,         /* it holds this record (same CID), or a later revision, put or
+	                              * delete: left */
 };
 
 /* Puts json[0..n) at key (atkv_key_build) of bucket `record`, with meta (its rev is required:

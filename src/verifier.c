@@ -20,6 +20,9 @@
 /* A slot's buffer larger than this is given back when popped: one huge frame must not pin its
  * size in every slot it passes through. */
 #define KEEP_FRAME_MAX (1u << 20)
+/* The longest a DID document fetch may take, and how long a failed one is the answer. */
+#define KEY_FETCH_MS 10000
+#define KEY_FAIL_TTL_S 60
 
 enum slot_state { QUEUED, WORKING, DONE };
 
@@ -55,15 +58,16 @@ struct atkv_verifier {
 	unsigned n_workers;
 };
 
-/* Up to three tries a second or two apart for a key whose fetch failed for now (no answer, 429,
- * 5xx): the events behind it wait, but one DID whose server is down holds them up seconds, not
- * for ever. */
+/* Two tries a second apart for a key whose fetch failed for now (no answer, 429, 5xx), each
+ * GET bounded as a whole (KEY_FETCH_MS): the events behind it wait, but one DID whose server is
+ * down or trickles holds them up seconds, not for ever; its failure is then kept a minute
+ * (KEY_FAIL_TTL_S), so its next commits fail at once. */
 static int signing_key(struct worker *w, const char *did, bool refresh, struct atkv_sigkey **key, char *why, size_t why_n)
 {
 	int rc = 0;
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (int attempt = 0; attempt < 2; attempt++) {
 		if (attempt)
-			sleep((unsigned)attempt);
+			sleep(1);
 		rc = atkv_identity_key(w->v->id, w->http, did, refresh, key, why, why_n);
 		if (rc != ATKV_E_TIMEOUT)
 			break;
@@ -213,7 +217,7 @@ int atkv_verifier_new(const struct atkv_verifier_options *o, void (*wakeup)(void
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	v->n_workers = o->threads ? o->threads : cpus > 0 ? (unsigned)cpus : 1;
 	struct atkv_identity_options io = {
-		.plc = o->plc, .capacity = o->keys, .ttl_s = o->key_ttl_s, .min_refresh_s = 1,
+		.plc = o->plc, .capacity = o->keys, .ttl_s = o->key_ttl_s, .min_refresh_s = 1, .fail_ttl_s = KEY_FAIL_TTL_S,
 	};
 	v->slots = calloc(v->o.slots, sizeof(*v->slots));
 	v->workers = calloc(v->n_workers, sizeof(*v->workers));
@@ -233,6 +237,7 @@ int atkv_verifier_new(const struct atkv_verifier_options *o, void (*wakeup)(void
 		}
 		if (atkv_httpc_new(o->ca_file, o->timeout_ms, "atkv-builder/" PACKAGE_VERSION, &w->http, why, why_n))
 			goto fail;
+		atkv_httpc_set_total(w->http, o->timeout_ms < KEY_FETCH_MS ? o->timeout_ms : KEY_FETCH_MS);
 	}
 	for (unsigned i = 0; i < v->n_workers; i++) {
 		int e = pthread_create(&v->workers[i].thread, NULL, work, &v->workers[i]);

@@ -3,7 +3,8 @@
  * (tests/data/signed-capture*, by tests/reference/capture.js): every commit's signature
  * verifies with its account's key, and its ops, undone on the tree its blocks carry, lead back
  * to its prevData. Then events altered as a hostile relay might: an op naming another record,
- * a prevData that is not the tree before, a commit of another repo or rev, a create claimed as
+ * a prevData that is not the tree before (or none, with an op naming another record), a commit
+ * of another repo or rev, a create claimed as
  * a delete, an op left out, a forged create undone by an update of the same path, a commit
  * checked with another account's key or against another tree before it. The prevData chain:
  * each commit's prevData is the data of the repo's commit before it in the stream. */
@@ -57,6 +58,14 @@ static void op_other_record(struct atkv_event *e, struct atkv_op *ops)
 	(void)e;
 	ops[0].cid = *other_cid;
 }
+/* prevData taken away (as before Sync 1.1), and an op naming another record: the signed tree
+ * must still hold every op. */
+static void prev_data_gone(struct atkv_event *e, struct atkv_op *ops)
+{
+	e->prev_data.bytes = NULL;
+	ops[0].cid = *other_cid;
+}
+
 static void prev_data_wrong(struct atkv_event *e, struct atkv_op *ops)
 {
 	(void)ops;
@@ -195,6 +204,7 @@ int main(void)
 			other_cid = &ev->commit;
 			altered(ev, "an op naming another record", ATKV_E_MST, "commit op", op_other_record);
 			altered(ev, "a prevData that is not the tree before", ATKV_E_MST, "commit prevData", prev_data_wrong);
+			altered(ev, "no prevData, and an op naming another record", ATKV_E_MST, "commit op", prev_data_gone);
 			altered(ev, "the commit of another repo", ATKV_E_FRAME, "commit did", other_repo);
 			altered(ev, "another rev than the commit's", ATKV_E_FRAME, "commit rev", other_rev);
 			altered(ev, "a create claimed as a delete", ATKV_E_MST, "commit op", create_as_delete);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +42,15 @@ static bool answer(int fd, const char *path, void *arg)
 	}
 	if (!strcmp(path, "/stall"))
 		return sleep_ms(1500), false;
+	/* A byte every 300 ms: never silent for the timeout, never done. */
+	if (!strcmp(path, "/trickle")) {
+		const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+		if (send(fd, r, strlen(r), MSG_NOSIGNAL) <= 0)
+			return false;
+		for (int i = 0; i < 10 && send(fd, "x", 1, MSG_NOSIGNAL) == 1; i++)
+			sleep_ms(300);
+		return false;
+	}
 	return httpserver_reply(fd, 404, "", "", 0);
 }
 
@@ -85,6 +95,21 @@ static void plain(void)
 	tap_ok(rc == -1 && strstr(why, "length beyond"), "a body over the limit: refused (%s)", why);
 	rc = get(c, "/stall", 1 << 20, &body, &r, why, sizeof(why));
 	tap_ok(rc == -1 && strstr(why, "sent nothing for the timeout"), "a silent server: given up on (%s)", why);
+	/* Each wait is under the timeout (500 ms); the GET as a whole is bounded to 1 s. A server
+	 * of its own: the one above is still sleeping in /stall. */
+	int first_port = port;
+	struct httpserver *trickler = httpserver_start(answer, NULL, &port);
+	atkv_httpc_set_total(c, 1000);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = get(c, "/trickle", 1 << 20, &body, &r, why, sizeof(why));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	tap_ok(rc == -1 && took >= 0.9 && took < 2.5 && strstr(why, "longer than 1000 ms"),
+	       "a server trickling a byte every 300 ms: given up on after the total of 1 s (%.1f s: %s)", took, why);
+	atkv_httpc_set_total(c, 0);
+	httpserver_stop(trickler);
+	port = first_port;
 	atkv_buf_free(&body);
 	atkv_http_response_free(&r);
 	atkv_httpc_free(c);

@@ -25,10 +25,13 @@
 
 static const char *ann_key = K1;
 static int port;
+static bool unavailable;   /* the directory answers 503 */
 
 static bool serve(int fd, const char *path, void *arg)
 {
 	(void)arg;
+	if (unavailable)
+		return httpserver_reply(fd, 503, "", "Service Unavailable", 19);
 	char doc[1024], did[128];
 	const char *key = K2;
 	if (!strcmp(path, "/.well-known/did.json"))
@@ -106,6 +109,23 @@ int main(void)
 	       "asked again at once (even to refresh): the failure kept, not fetched again (%s)", why);
 	key_of(id, http, "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK", false, &rc, why, sizeof(why));
 	tap_ok(rc == ATKV_E_SYNTAX && strstr(why, "only did:plc and did:web"), "a did:key: refused (%s)", why);
+
+	/* The directory out of order: a key known stays in use; an #identity event makes it go. */
+	key_of(id, http, ANN, false, &rc, why, sizeof(why));
+	sleep(2);
+	unavailable = true;
+	before = atkv_identity_fetches(id);
+	k = key_of(id, http, ANN, false, &rc, why, sizeof(why));
+	tap_ok(rc == 0 && !strcmp(k, "did:key:" K2) && atkv_identity_fetches(id) == before + 1,
+	       "its TTL over and the directory answering 503: the key known stays in use (%s)", rc ? why : k);
+	key_of(id, http, ANN, false, &rc, why, sizeof(why));
+	tap_ok(rc == 0 && atkv_identity_fetches(id) == before + 1, "and is not asked for again at once");
+	atkv_identity_forget(id, ANN);
+	unavailable = false;
+	ann_key = K1;
+	k = key_of(id, http, ANN, false, &rc, why, sizeof(why));
+	tap_ok(rc == 0 && !strcmp(k, "did:key:" K1) && atkv_identity_fetches(id) == before + 2,
+	       "forgotten (an #identity event): fetched again at once, the new key (%s)", k);
 	atkv_identity_free(id);
 	atkv_httpc_free(http);
 	httpserver_stop(srv);

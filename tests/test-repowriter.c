@@ -1,7 +1,7 @@
 /* test-repowriter.c — backfilled puts against what the live path wrote, on a real nats-server:
- * a new key is written; a live put or delete at the same or a later revision is kept (a
- * backfill never resurrects a record deleted live); an older one, or a hand-made put without
- * Atkv-Rev, is written over; every written value carries its Atkv-Cid and Atkv-Rev. The same with
+ * a new key is written; a live put or delete at a later revision is kept (a backfill never
+ * resurrects a record deleted live); an older one, another value at the same revision, or a
+ * hand-made put without Atkv-Rev, is written over; every written value carries its Atkv-Cid and Atkv-Rev. The same with
  * 2000 puts in flight at once (atkv_repowriter), every tenth key taken live before. */
 #include "natsserver.h"
 #include "repowriter.h"
@@ -88,8 +88,8 @@ int main(void)
 	check("a live put at a later rev: kept", KEY("newer"), backfill(KEY("newer"), "{\"v\":1}", MID),
 	      ATKV_REPOWRITE_KEPT, "{\"live\":1}", NEW);
 	live(KEY("same"), "{\"live\":1}", false, MID);
-	check("a live put at the same rev: kept", KEY("same"), backfill(KEY("same"), "{\"v\":1}", MID),
-	      ATKV_REPOWRITE_KEPT, "{\"live\":1}", MID);
+	check("another value at the same rev: replaced by the repository's, signed at that rev", KEY("same"),
+	      backfill(KEY("same"), "{\"v\":1}", MID), ATKV_REPOWRITE_OVER, "{\"v\":1}", MID);
 	live(KEY("older"), "{\"live\":1}", false, OLD);
 	check("a live put at an older rev: written over", KEY("older"), backfill(KEY("older"), "{\"v\":2}", MID),
 	      ATKV_REPOWRITE_OVER, "{\"v\":2}", MID);

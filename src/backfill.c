@@ -127,25 +127,24 @@ static int resolve(struct atkv_backfill *b, const char *did, char *pds, size_t p
 static int on_record(void *arg, const struct atkv_repo_record *r)
 {
 	struct job *j = arg;
+	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX];
 	j->res->records++;
-	if (!r->json) {
+	bool keyed = r->rkey &&
+	             atkv_key_build(key, sizeof(key), j->did, strlen(j->did), r->path, r->collection_n, r->rkey, r->rkey_n) >= 0;
+	/* The repository holds it, written or not: a resynchronization must not delete its key. */
+	if (keyed && j->prune &&
+	    (atkv_prune_keep(j->prune, key, strlen(key)) || atkv_prune_collection(j->prune, r->path, r->collection_n)))
+		return j->error = ATKV_E_NOMEM;
+	if (!r->json || !keyed) {
 		char e[160];
 		j->res->skipped++;
 		atkv_log(ATKV_LOG_WARNING, "%s: record %.*s skipped: %s", j->did, (int)r->path_n, r->path,
-		         atkv_err_format(&r->err, e, sizeof(e)));
-		return 0;
-	}
-	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX];
-	if (atkv_key_build(key, sizeof(key), j->did, strlen(j->did), r->path, r->collection_n, r->rkey, r->rkey_n) < 0) {
-		j->res->skipped++;
+		         r->json ? "its key does not build" : atkv_err_format(&r->err, e, sizeof(e)));
 		return 0;
 	}
 	struct atkv_record_meta meta = {.seq = -1, .cid = cid, .cid_n = atkv_cid_format(r->cid, cid),
 	                                .rev = j->commit->rev, .rev_n = strlen(j->commit->rev),
 	                                .time = j->time, .time_n = strlen(j->time)};
-	if (j->prune && (atkv_prune_keep(j->prune, key, strlen(key)) ||
-	                 atkv_prune_collection(j->prune, r->path, r->collection_n)))
-		return j->error = ATKV_E_NOMEM;
 	int rc = atkv_repowriter_put(j->b->writer, key, r->json, r->json_n, &meta, j->why, j->why_n);
 	if (rc == ATKV_E_TOO_LARGE)
 		j->res->skipped++;

@@ -436,18 +436,40 @@ static struct asked *find_asked(struct builder *b, const char *did, size_t n)
 }
 
 /* ingest's request for a resynchronization (ingest.h). */
+/* Makes room for a purge, which no later event would ask for again: a fetch not handed out yet
+ * gives way, its repository's head told so (its next event asks again). */
+static bool room_for_purge(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_asked; i++) {
+		struct asked *a = &b->asked[i];
+		struct atkv_repohead head;
+		if (a->pushed || a->job.kind == ATKV_RESYNC_PURGE)
+			continue;
+		if (!atkv_repoheads_get(b->heads, a->job.did, strlen(a->job.did), NULL, &head)) {
+			head.resyncing = false;
+			atkv_repoheads_put(b->heads, a->job.did, strlen(a->job.did), &head);
+		}
+		*a = b->asked[--b->n_asked];
+		return true;
+	}
+	return false;
+}
+
 static bool ask_resync(void *arg, const char *did, size_t n, const struct atkv_repohead *head, bool purge, int64_t seq)
 {
 	struct builder *b = arg;
 	struct asked *a = find_asked(b, did, n);
 	if (a) {
-		if (purge && !a->pushed)
+		if (purge && !a->pushed) {
 			a->job.kind = ATKV_RESYNC_PURGE;
-		else if (purge)
+			/* Not before the event that asked is stored: its head write comes first. */
+			a->seq = seq > a->seq ? seq : a->seq;
+		} else if (purge) {
 			a->purge_after = true;
+		}
 		return true;
 	}
-	if (b->n_asked == RESYNC_ASKED_MAX || n > ATKV_DID_MAX)
+	if (n > ATKV_DID_MAX || (b->n_asked == RESYNC_ASKED_MAX && !(purge && room_for_purge(b))))
 		return false;
 	a = &b->asked[b->n_asked++];
 	memset(a, 0, sizeof(*a));
@@ -477,15 +499,29 @@ static void dispatch_resyncs(struct builder *b)
 }
 
 /* Writes did's head now, outside any event (a resynchronization's outcome). */
-static void put_head(struct builder *b, const char *did, const struct atkv_repohead *head)
+static void put_head(struct builder *b, const char *did, const struct atkv_repohead *head, const char *reason)
 {
 	const char *key, *json;
 	size_t len;
 	uint64_t rev;
-	if (atkv_repoheads_set(b->heads, did, strlen(did), head, NULL, &key, &json, &len) ||
+	if (atkv_repoheads_set(b->heads, did, strlen(did), head, reason, &key, &json, &len) ||
 	    kvStore_Put(&rev, b->repo_kv, key, json, (int)len) != NATS_OK)
 		/* The bucket keeps it desynchronized: resynchronized again after a restart. */
 		atkv_log(ATKV_LOG_WARNING, "cannot write the head of %s into bucket repo", did);
+}
+
+/* Asks a's repository again after a wait that doubles from min_ms (a repository that keeps
+ * changing, or keeps failing, is not fetched in a loop). */
+static void ask_again(struct asked *a, enum atkv_resync_kind kind, int64_t min_ms)
+{
+	a->pushed = false;
+	a->purge_after = false;
+	a->job.kind = kind;
+	a->seq = -1;
+	a->wait_ms = a->wait_ms ? a->wait_ms * 2 : min_ms;
+	if (a->wait_ms > RESYNC_RETRY_MAX_MS)
+		a->wait_ms = RESYNC_RETRY_MAX_MS;
+	a->not_before_ms = atkv_now_ms() + a->wait_ms;
 }
 
 /* A failed resynchronization: tried again later (asked stays), or given up. */
@@ -495,13 +531,11 @@ static void resync_failed(struct builder *b, struct asked *a, const struct atkv_
 	const char *what = r->job.kind == ATKV_RESYNC_PURGE ? "removing the records of" : "resynchronizing";
 	b->resync_failures++;
 	bool again = r->rc == ATKV_E_TIMEOUT || r->rc == ATKV_E_NATS;
-	if (a && again) {
-		a->pushed = false;
-		a->wait_ms = a->wait_ms ? a->wait_ms * 2 : RESYNC_RETRY_MIN_MS;
-		if (a->wait_ms > RESYNC_RETRY_MAX_MS)
-			a->wait_ms = RESYNC_RETRY_MAX_MS;
-		a->not_before_ms = atkv_now_ms() + a->wait_ms;
-		atkv_log(ATKV_LOG_WARNING, "%s %s failed (%s); trying again in %lld s", what, did, r->why,
+	if (a && (again || a->purge_after)) {
+		/* A deleted account's fetch fails as the account is gone: its records go all the same. */
+		ask_again(a, a->purge_after ? ATKV_RESYNC_PURGE : a->job.kind, RESYNC_RETRY_MIN_MS);
+		atkv_log(ATKV_LOG_WARNING, "%s %s failed (%s); %s in %lld s", what, did, r->why,
+		         a->job.kind == ATKV_RESYNC_PURGE ? "removing its records" : "trying again",
 		         (long long)a->wait_ms / 1000);
 		return;
 	}
@@ -526,33 +560,57 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 		resync_failed(b, a, r);
 		return;
 	}
-	bool purge_after = a && a->purge_after;
-	if (a)
-		*a = b->asked[--b->n_asked];
 	struct atkv_repohead head;
 	if (atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
 		atkv_log(ATKV_LOG_WARNING, "cannot read the head of %s: its resynchronization is asked again at its next event", did);
+		if (a)
+			*a = b->asked[--b->n_asked];
 		return;
 	}
 	if (r->job.kind == ATKV_RESYNC_PURGE) {
+		if (a)
+			*a = b->asked[--b->n_asked];
 		b->purges++;
 		atkv_log(ATKV_LOG_INFO, "deleted account %s: %llu records removed (%.1f s)", did,
 		         (unsigned long long)r->res.deleted, r->seconds);
-		struct atkv_repohead gone = {.seq = -1};
-		put_head(b, did, &gone);
+		/* Nothing of it is left. Its commits, should it come back (or the deletion have been a
+		 * relay's lie), bring it back whole: each is held and asks for a resynchronization. */
+		struct atkv_repohead gone = {.seq = -1, .desync = true};
+		put_head(b, did, &gone, "account deleted");
 		return;
 	}
-	/* Events held meanwhile past the snapshot, or no memory of what was held: again. */
-	if (purge_after || !head.resyncing || (head.held_rev[0] && strcmp(head.held_rev, r->res.rev) > 0)) {
-		head.resyncing = ask_resync(b, did, strlen(did), &head, purge_after, -1);
+	/* What the snapshot left in the store: exactly its collections (a partial job searched the
+	 * whole partition). */
+	memcpy(head.collections, r->collections, sizeof(head.collections));
+	head.partial = r->partial;
+	if (a && a->purge_after) {
+		ask_again(a, ATKV_RESYNC_PURGE, 0);
+		memcpy(a->job.collections, head.collections, sizeof(a->job.collections));
+		a->job.partial = head.partial;
 		atkv_repoheads_put(b->heads, did, strlen(did), &head);
 		return;
 	}
+	/* Commits held meanwhile past the snapshot, or no memory of what was held: again, after a
+	 * wait that doubles from a second. */
+	if (!head.resyncing || (head.held_rev[0] && strcmp(head.held_rev, r->res.rev) > 0)) {
+		if (a) {
+			ask_again(a, ATKV_RESYNC_FETCH, 1000);
+			memcpy(a->job.collections, head.collections, sizeof(a->job.collections));
+			a->job.partial = head.partial;
+			head.resyncing = true;
+		} else {
+			head.resyncing = ask_resync(b, did, strlen(did), &head, false, -1);
+		}
+		atkv_repoheads_put(b->heads, did, strlen(did), &head);
+		return;
+	}
+	if (a)
+		*a = b->asked[--b->n_asked];
 	struct atkv_repohead next = {.known = true, .seq = -1, .data_n = r->res.data_n, .partial = r->partial};
 	memcpy(next.rev, r->res.rev, sizeof(next.rev));
 	memcpy(next.data, r->res.data, r->res.data_n);
 	memcpy(next.collections, r->collections, sizeof(next.collections));
-	put_head(b, did, &next);
+	put_head(b, did, &next, NULL);
 	b->resyncs++;
 	atkv_log(ATKV_LOG_INFO,
 	         "repository %s resynchronized at rev %s: %llu records written, %llu kept, %llu deleted (%.1f s)", did,

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "log.h"
 #include <atkv/recordkey.h>
+#include <atkv/syntax.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,6 +173,30 @@ static int write_head(struct atkv_ingest *in, const struct atkv_event *ev, const
 	return atkv_kvwriter_put(in->w, ATKV_BUCKET_REPO, key, json, len, &meta);
 }
 
+/* The time in a TID, µs since the epoch: its 13 base32-sortable characters hold 64 bits, the
+ * first always 0, then 53 of time and 10 of clock id. -1 when it is not a TID. */
+static int64_t tid_us(struct atkv_str tid)
+{
+	static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
+	uint64_t v = 0;
+	if (!tid.p || tid.n != ATKV_TID_LEN)
+		return -1;
+	for (size_t i = 0; i < tid.n; i++) {
+		const char *at = memchr(alphabet, tid.p[i], 32);
+		if (!at || !tid.p[i])
+			return -1;
+		v = v << 5 | (uint64_t)(at - alphabet);
+	}
+	return (int64_t)(v >> 10 & ((UINT64_C(1) << 53) - 1));
+}
+
+static int64_t now_us(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static int rev_cmp(struct atkv_str rev, const char *head)
 {
 	int c = memcmp(rev.p, head, rev.n < ATKV_TID_LEN ? rev.n : ATKV_TID_LEN);
@@ -217,7 +242,8 @@ static int64_t now_ms(void)
 static int hold(struct atkv_ingest *in, const struct atkv_event *ev, struct atkv_repohead *cur)
 {
 	skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
-	if (ev->rev.p && ev->rev.n == ATKV_TID_LEN && (!cur->held_rev[0] || rev_cmp(ev->rev, cur->held_rev) > 0)) {
+	bool plausible = tid_us(ev->rev) >= 0 && tid_us(ev->rev) <= now_us() + REV_FUTURE_US;
+	if (plausible && (!cur->held_rev[0] || rev_cmp(ev->rev, cur->held_rev) > 0)) {
 		memcpy(cur->held_rev, ev->rev.p, ATKV_TID_LEN);
 		cur->held_rev[ATKV_TID_LEN] = '\0';
 	}
@@ -226,29 +252,6 @@ static int hold(struct atkv_ingest *in, const struct atkv_event *ev, struct atkv
 	return atkv_repoheads_put(in->heads, ev->did.p, ev->did.n, cur);
 }
 
-/* The time in a TID, µs since the epoch: its 13 base32-sortable characters hold 64 bits, the
- * first always 0, then 53 of time and 10 of clock id. -1 when it is not a TID. */
-static int64_t tid_us(struct atkv_str tid)
-{
-	static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
-	uint64_t v = 0;
-	if (!tid.p || tid.n != ATKV_TID_LEN)
-		return -1;
-	for (size_t i = 0; i < tid.n; i++) {
-		const char *at = memchr(alphabet, tid.p[i], 32);
-		if (!at || !tid.p[i])
-			return -1;
-		v = v << 5 | (uint64_t)(at - alphabet);
-	}
-	return (int64_t)(v >> 10 & ((UINT64_C(1) << 53) - 1));
-}
-
-static int64_t now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 
 /* A verified commit written after the checks that need the events in order (Sync 1.1): its
@@ -262,6 +265,11 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, vd->ahead_read && !vd->ahead_rc ? &vd->ahead : NULL, &cur);
 	if (rc)
 		return rc;
+	if (cur.desync && vd->rc) {
+		/* Not even held: what it says (its rev) must not steer the resynchronization. */
+		skip(in, ATKV_INGEST_UNVERIFIED, ev, NULL, "commit not written: %s", vd->why);
+		return 0;
+	}
 	if (cur.desync)
 		return hold(in, ev, &cur);
 	if (vd->rc)
@@ -335,9 +343,13 @@ static int sync_asserted(struct atkv_ingest *in, const struct atkv_event *ev)
 	int rc = atkv_repoheads_get(in->heads, ev->did.p, ev->did.n, NULL, &cur);
 	if (rc)
 		return rc;
-	if (cur.desync || (cur.known && ev->rev.p && rev_cmp(ev->rev, cur.rev) <= 0))
+	if (!ev->rev.p || !atkv_syntax_tid(ev->rev.p, ev->rev.n)) {
+		skip(in, ATKV_INGEST_MALFORMED, ev, NULL, "#sync skipped: its rev is not a TID");
 		return 0;
-	snprintf(why, sizeof(why), "#sync at rev %.*s", ev->rev.p ? (int)ev->rev.n : 0, ev->rev.p ? ev->rev.p : "");
+	}
+	if (cur.desync || (cur.known && rev_cmp(ev->rev, cur.rev) <= 0))
+		return 0;
+	snprintf(why, sizeof(why), "#sync at rev %.*s", (int)ev->rev.n, ev->rev.p);
 	return mark_desync(in, ev, &cur, why);
 }
 

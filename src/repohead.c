@@ -242,10 +242,11 @@ static int cache(struct atkv_repoheads *h, const char *did, size_t n, const stru
 	if (h->table[i]) {
 		e = &h->entries[h->table[i] - 1];
 	} else {
-		e = take_entry(h);
-		e->did = n < INLINE_DID ? e->inline_did : malloc(n + 1);
-		if (!e->did)
+		char *heap = NULL;
+		if (n >= INLINE_DID && !(heap = malloc(n + 1)))
 			return ATKV_E_NOMEM;
+		e = take_entry(h);
+		e->did = heap ? heap : e->inline_did;
 		memcpy(e->did, did, n);
 		e->did[n] = 0;
 		e->did_n = n;
@@ -257,8 +258,15 @@ static int cache(struct atkv_repoheads *h, const char *did, size_t n, const stru
 	return 0;
 }
 
-static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, const char *reason)
+static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, const char *reason_in)
 {
+	/* The reason quotes what came from outside (a rev, a DID document's words), cut to length:
+	 * only printable ASCII goes into the value, so it is always valid JSON text. */
+	char reason[256];
+	size_t n = 0;
+	for (const char *p = reason_in; p && *p && n + 1 < sizeof(reason); p++)
+		reason[n++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+	reason[n] = '\0';
 	char cid[ATKV_CID_STR_MAX] = "";
 	struct atkv_cid c;
 	size_t used;
@@ -267,7 +275,7 @@ static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, co
 	h->json.len = 0;
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "rev", head->rev, "data", cid,
 	                      "seq", (json_int_t)head->seq, "status", head->desync ? "desynchronized" : "synced");
-	if (o && reason && json_object_set_new(o, "reason", json_string(reason))) {
+	if (o && reason_in && json_object_set_new(o, "reason", json_string(reason))) {
 		json_decref(o);
 		o = NULL;
 	}

@@ -6,7 +6,8 @@
  * own. "collections" lists those the repository has held records in, as far as atkv has seen
  * (absent when that may be incomplete): where its keys are, to delete them. The heads set last
  * are cached, so a check never reads a value whose write is still in flight: a head leaves the
- * cache only after capacity/2 later sets. Safe from any thread. */
+ * cache only after capacity/2 later sets. Lookups are safe from any thread; setting (which
+ * renders into buffers of its own) is for one thread, the writer of the heads. */
 #ifndef ATKV_REPOHEAD_H
 #define ATKV_REPOHEAD_H
 

@@ -17,9 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A slot's buffer larger than this is given back when popped: one huge frame must not pin its
- * size in every slot it passes through. */
-#define KEEP_FRAME_MAX (1u << 20)
+/* A slot's buffer larger than this is given back when popped: big frames must not pin their
+ * size in every slot they pass through (4096 slots keep at most 64 MB this way; most frames
+ * are a few kilobytes). */
+#define KEEP_FRAME_MAX (16u << 10)
 /* The longest a DID document fetch may take, and how long a failed one is the answer. */
 #define KEY_FETCH_MS 10000
 #define KEY_FAIL_TTL_S 60

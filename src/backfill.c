@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include "backfill.h"
 #include "diddoc.h"
+#include "didresolve.h"
 #include "httpconn.h"
 #include "log.h"
 #include "repo.h"
@@ -102,26 +103,14 @@ static int resolve(struct atkv_backfill *b, const char *did, char *pds, size_t p
 		snprintf(pds, pds_n, "%s", b->o.pds);
 	if (b->o.pds && !b->o.verify)
 		return 0;
-	char url[ATKV_DIDDOC_URL_MAX];
-	int rc = atkv_diddoc_url(did, b->o.plc, url, sizeof(url));
-	if (rc) {
-		snprintf(why, why_n, "%s: no DID document address (only did:plc and did:web are resolved)", did);
-		return rc;
-	}
-	if ((rc = get_ok(b, url, "application/did+ld+json, application/json", 1 << 20, res, why, why_n)))
+	int rc = atkv_didresolve_fetch(b->http, b->o.plc, did, &b->body, &b->resp, why, why_n);
+	res->http_status = b->resp.status;
+	res->retry_after_s = b->resp.retry_after_s;
+	if (rc)
 		return rc;
 	if (!b->o.pds && (rc = atkv_diddoc_pds(b->body.data, b->body.len, did, pds, pds_n, why, why_n)))
 		return rc;
-	if (!b->o.verify)
-		return 0;
-	struct atkv_pubkey pk;
-	if ((rc = atkv_diddoc_key(b->body.data, b->body.len, did, &pk, why, why_n)))
-		return rc;
-	if (atkv_sigkey_load(&pk, key)) {
-		snprintf(why, why_n, "the #atproto key of %s is not a point of its curve", did);
-		return ATKV_E_SYNTAX;
-	}
-	return 0;
+	return b->o.verify ? atkv_didresolve_key(b->body.data, b->body.len, did, key, why, why_n) : 0;
 }
 
 static int on_record(void *arg, const struct atkv_repo_record *r)

@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE
 #include "identity.h"
 #include "diddoc.h"
+#include "didresolve.h"
 
 #include <atkv/syntax.h>
 
@@ -147,24 +148,11 @@ static int answer_locked(const struct slot *s, struct atkv_sigkey **key, char *w
 static int fetch(struct atkv_identity *id, struct atkv_httpc *http, const char *did, struct atkv_sigkey **key, char *why,
                  size_t why_n)
 {
-	char url[ATKV_DIDDOC_URL_MAX];
-	if (atkv_diddoc_url(did, id->plc, url, sizeof(url))) {
-		snprintf(why, why_n, "%s: no DID document to fetch (only did:plc and did:web are resolved)", did);
-		return ATKV_E_SYNTAX;
-	}
 	struct atkv_buf body = ATKV_BUF_INIT;
 	struct atkv_http_response resp = {0};
-	struct atkv_pubkey pk;
-	int rc = atkv_httpc_get(http, url, "application/did+ld+json, application/json", 1 << 20, &body, &resp, why, why_n);
-	if (rc) {
-		rc = ATKV_E_TIMEOUT;
-	} else if (resp.status != 200) {
-		snprintf(why, why_n, "%s: HTTP %d", url, resp.status);
-		rc = resp.status == 429 || resp.status >= 500 ? ATKV_E_TIMEOUT : ATKV_E_SYNTAX;
-	} else if (!(rc = atkv_diddoc_key(body.data, body.len, did, &pk, why, why_n)) && atkv_sigkey_load(&pk, key)) {
-		snprintf(why, why_n, "the #atproto key of %s is not a point of its curve", did);
-		rc = ATKV_E_SYNTAX;
-	}
+	int rc = atkv_didresolve_fetch(http, id->plc, did, &body, &resp, why, why_n);
+	if (!rc)
+		rc = atkv_didresolve_key(body.data, body.len, did, key, why, why_n);
 	atkv_buf_free(&body);
 	atkv_http_response_free(&resp);
 	return rc;

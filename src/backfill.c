@@ -3,6 +3,7 @@
 #include "backfill.h"
 #include "diddoc.h"
 #include "didresolve.h"
+#include "firehose.h"
 #include "httpconn.h"
 #include "log.h"
 #include "repo.h"
@@ -28,6 +29,7 @@ struct atkv_backfill {
 	struct atkv_repo *repo;
 	struct atkv_buf body;
 	struct atkv_http_response resp;
+	struct atkv_firehose *fh;   /* for held commits; made when first needed */
 };
 
 /* One record's write, with what the walk of its repository needs. */
@@ -74,6 +76,7 @@ void atkv_backfill_free(struct atkv_backfill *b)
 	atkv_repo_free(b->repo);
 	atkv_buf_free(&b->body);
 	atkv_http_response_free(&b->resp);
+	atkv_firehose_free(b->fh);
 	free(b);
 }
 
@@ -222,5 +225,93 @@ int atkv_backfill_resync(struct atkv_backfill *b, const char *did, struct atkv_p
 	int rc = backfill_repo(b, did, prune, all_known, res, why, why_n);
 	if (b->body.cap > KEEP_BUFFER_MAX)
 		atkv_buf_free(&b->body);
+	return rc;
+}
+
+/* The writes of held commit ev (decoded by b->fh): puts as a backfill makes them, deletes. */
+static int apply_ops(struct atkv_backfill *b, const char *did, const struct atkv_event *ev, const char *stamp,
+                     char *why, size_t why_n)
+{
+	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX], rev[ATKV_TID_LEN + 1];
+	snprintf(rev, sizeof(rev), "%.*s", (int)ev->rev.n, ev->rev.p);
+	for (size_t i = 0; i < ev->n_ops; i++) {
+		const struct atkv_op *op = &ev->ops[i];
+		struct atkv_err err = {0};
+		const char *json;
+		size_t n;
+		if (atkv_key_build(key, sizeof(key), did, strlen(did), op->collection.p, op->collection.n, op->rkey.p,
+		                   op->rkey.n) < 0)
+			continue;
+		struct atkv_record_meta meta = {.seq = -1, .rev = rev, .rev_n = strlen(rev), .time = stamp, .time_n = strlen(stamp)};
+		int rc;
+		if (op->action == ATKV_ACTION_DELETE) {
+			rc = atkv_repowriter_del(b->writer, key, &meta, why, why_n);
+		} else if (atkv_firehose_record(b->fh, i, &json, &n, &err)) {
+			char e[160];
+			atkv_log(ATKV_LOG_WARNING, "%s: record %.*s skipped: %s", did, (int)op->path.n, op->path.p,
+			         atkv_err_format(&err, e, sizeof(e)));
+			continue;
+		} else {
+			meta.cid = cid;
+			meta.cid_n = atkv_cid_format(&op->cid, cid);
+			rc = atkv_repowriter_put(b->writer, key, json, n, &meta, why, why_n);
+			if (rc == ATKV_E_TOO_LARGE)
+				continue;
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	return a && an == bn && !memcmp(a, b, an);
+}
+
+int atkv_backfill_apply(struct atkv_backfill *b, const char *did, const struct atkv_held_commit *held, size_t n,
+                        struct atkv_backfill_result *res, bool *gap, char *why, size_t why_n)
+{
+	*gap = false;
+	if (!n)
+		return 0;
+	if (!b->fh && !(b->fh = atkv_firehose_new())) {
+		snprintf(why, why_n, "out of memory");
+		return ATKV_E_NOMEM;
+	}
+	atkv_firehose_set_json_max(b->fh, b->o.max_value);
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S.000Z", gmtime_r(&now, &tm));
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc && !*gap; i++) {
+		const struct atkv_event *ev;
+		struct atkv_err err = {0};
+		if (atkv_firehose_decode(b->fh, (const uint8_t *)held[i].frame.data, held[i].frame.len, &ev, &err) ||
+		    ev->type != ATKV_EVENT_COMMIT || !ev->rev.p || ev->rev.n != ATKV_TID_LEN)
+			continue;
+		/* At or before the head: the snapshot has it already. */
+		if (memcmp(ev->rev.p, res->rev, ATKV_TID_LEN) <= 0)
+			continue;
+		if (!same_bytes(ev->prev_data.bytes, ev->prev_data.len, res->data, res->data_n)) {
+			*gap = true;
+			break;
+		}
+		if ((rc = apply_ops(b, did, ev, stamp, why, why_n)))
+			break;
+		memcpy(res->rev, ev->rev.p, ATKV_TID_LEN);
+		res->rev[ATKV_TID_LEN] = '\0';
+		memcpy(res->data, held[i].data, held[i].data_n);
+		res->data_n = held[i].data_n;
+		res->applied++;
+	}
+	struct atkv_repowrite_counts counts = {0};
+	char fwhy[256];
+	int frc = atkv_repowriter_finish(b->writer, &counts, fwhy, sizeof(fwhy));
+	if (!rc && frc) {
+		snprintf(why, why_n, "%s: %s", did, fwhy);
+		rc = frc == ATKV_E_TIMEOUT ? ATKV_E_TIMEOUT : ATKV_E_NATS;
+	}
 	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include <atkv/syntax.h>
 
+#include "buf.h"
 #include "cid.h"
 #include "prune.h"
 
@@ -34,6 +35,7 @@ struct atkv_backfill_result {
 	uint64_t deleted;            /* keys the repository no longer holds, deleted (resync) */
 	uint8_t data[ATKV_CID_MAX_BYTES]; /* the commit's data (MST root) CID */
 	size_t data_n;
+	uint64_t applied;            /* held commits applied after the snapshot */
 	int http_status;             /* of the getRepo answer (0 when none came) */
 	int64_t retry_after_s;       /* what the server asked to wait, or -1 */
 };
@@ -57,5 +59,22 @@ int atkv_backfill_repo(struct atkv_backfill *b, const char *did, struct atkv_bac
  * collections are then the snapshot's and those named. Returns as atkv_backfill_repo. */
 int atkv_backfill_resync(struct atkv_backfill *b, const char *did, struct atkv_prune *prune, bool all_known,
                          struct atkv_backfill_result *res, char *why, size_t why_n);
+
+/* A verified #commit held while its repository was desynchronized: a copy of its frame, and
+ * the data CID its commit signed. */
+struct atkv_held_commit {
+	struct atkv_buf frame;
+	uint8_t data[ATKV_CID_MAX_BYTES];
+	size_t data_n;
+};
+
+/* Applies, in order, the held commits of did that come after its head res->rev/res->data (a
+ * snapshot just written): each must follow the one before (its prevData that one's data);
+ * its records are written as a backfill writes them, its deletes deleted; res->rev and
+ * res->data move to the last applied, res->applied counts them. A commit after the head that
+ * does not follow it stops there with *gap set (the repository must be fetched again). Returns
+ * 0 or a negative code with why (NATS failed). */
+int atkv_backfill_apply(struct atkv_backfill *b, const char *did, const struct atkv_held_commit *held, size_t n,
+                        struct atkv_backfill_result *res, bool *gap, char *why, size_t why_n);
 
 #endif

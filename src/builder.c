@@ -80,13 +80,20 @@ static const char summary[] =
 #define RESYNC_RETRY_MAX_MS 3600000
 
 struct asked {
-	struct atkv_resync_job job;
+	struct atkv_resync_job job;  /* its held commits: those held since the last job went out */
+	size_t cap_held, held_bytes;
+	bool held_overflow;          /* some were not kept: fetch again rather than apply */
 	int64_t seq;                /* dispatched once the cursor reaches it */
 	int64_t not_before_ms;      /* and this time */
 	int64_t wait_ms;            /* before the next try, after a failure */
 	bool pushed;
 	bool purge_after;           /* the account was deleted while it was being fetched */
 };
+
+/* Held commits kept to apply after a resynchronization: at most this many bytes of frames for
+ * one repository, and for all together; past that, the repository is fetched again instead. */
+#define HELD_MAX_BYTES (16u << 20)
+#define HELD_ALL_MAX_BYTES (64u << 20)
 
 /* Set by the signal handler, read by the loop's tick. */
 static volatile sig_atomic_t stop_requested;
@@ -111,7 +118,8 @@ struct builder {
 	struct atkv_resync *resync;     /* NULL when not verifying */
 	struct asked *asked;            /* resynchronizations asked for, RESYNC_ASKED_MAX */
 	size_t n_asked;
-	uint64_t resyncs, resync_failures, purges;
+	uint64_t resyncs, resync_failures, purges, applied;
+	size_t held_bytes;              /* of every asked's held commits */
 	struct atkv_ingest in;
 	struct atkv_relay *relay;
 	struct atkv_metrics *metrics;
@@ -408,6 +416,9 @@ static void render_metrics(void *arg, struct atkv_buf *out)
 		                 NULL, (double)b->resyncs);
 		atkv_metrics_add(out, "atkv_builder_resync_failures_total", "counter",
 		                 "Resynchronizations that failed (tried again later).", NULL, (double)b->resync_failures);
+		atkv_metrics_add(out, "atkv_builder_held_applied_total", "counter",
+		                 "Commits held during a resynchronization, applied after its snapshot.", NULL,
+		                 (double)b->applied);
 		atkv_metrics_add(out, "atkv_builder_accounts_purged_total", "counter",
 		                 "Deleted accounts whose records were removed.", NULL, (double)b->purges);
 		atkv_metrics_add(out, "atkv_builder_resyncs_waiting", "gauge", "Resynchronizations asked for and not done.",
@@ -436,6 +447,56 @@ static struct asked *find_asked(struct builder *b, const char *did, size_t n)
 }
 
 /* ingest's request for a resynchronization (ingest.h). */
+static void clear_held(struct builder *b, struct asked *a)
+{
+	b->held_bytes -= a->held_bytes;
+	a->held_bytes = a->cap_held = 0;
+	atkv_resync_job_clear(&a->job);
+}
+
+/* Forgets a, and its held commits. */
+static void drop_asked(struct builder *b, struct asked *a)
+{
+	clear_held(b, a);
+	*a = b->asked[--b->n_asked];
+}
+
+/* ingest's held commit (ingest.h): kept with its repository's resynchronization, if there is
+ * room. */
+static void keep_held(void *arg, const char *did, size_t n, const uint8_t *frame, size_t frame_n, const uint8_t *data,
+                      size_t data_n)
+{
+	struct builder *b = arg;
+	struct asked *a = find_asked(b, did, n);
+	if (!a || a->job.kind == ATKV_RESYNC_PURGE)
+		return;
+	if (a->held_overflow || a->held_bytes + frame_n > HELD_MAX_BYTES || b->held_bytes + frame_n > HELD_ALL_MAX_BYTES ||
+	    data_n > ATKV_CID_MAX_BYTES) {
+		a->held_overflow = true;
+		return;
+	}
+	if (a->job.n_held == a->cap_held) {
+		size_t cap = a->cap_held ? 2 * a->cap_held : 8;
+		struct atkv_held_commit *h = realloc(a->job.held, cap * sizeof(*h));
+		if (!h) {
+			a->held_overflow = true;
+			return;
+		}
+		a->job.held = h;
+		a->cap_held = cap;
+	}
+	struct atkv_held_commit *h = &a->job.held[a->job.n_held];
+	*h = (struct atkv_held_commit){.frame = ATKV_BUF_INIT, .data_n = data_n};
+	if (atkv_buf_append(&h->frame, frame, frame_n)) {
+		a->held_overflow = true;
+		return;
+	}
+	memcpy(h->data, data, data_n);
+	a->job.n_held++;
+	a->held_bytes += frame_n;
+	b->held_bytes += frame_n;
+}
+
 /* Makes room for a purge, which no later event would ask for again: a fetch not handed out yet
  * gives way, its repository's head told so (its next event asks again). */
 static bool room_for_purge(struct builder *b)
@@ -449,7 +510,7 @@ static bool room_for_purge(struct builder *b)
 			head.resyncing = false;
 			atkv_repoheads_put(b->heads, a->job.did, strlen(a->job.did), &head);
 		}
-		*a = b->asked[--b->n_asked];
+		drop_asked(b, a);
 		return true;
 	}
 	return false;
@@ -489,12 +550,24 @@ static void dispatch_resyncs(struct builder *b)
 		struct asked *a = &b->asked[i];
 		if (a->pushed || a->seq > wm || atkv_now_ms() < a->not_before_ms)
 			continue;
+		/* Commits not all kept cannot be applied: the repository is fetched again. */
+		if (a->held_overflow && a->job.kind == ATKV_RESYNC_APPLY)
+			a->job.kind = ATKV_RESYNC_FETCH;
+		if (a->job.kind != ATKV_RESYNC_APPLY)
+			a->held_overflow = false;
 		if (atkv_resync_push(b->resync, &a->job))
 			break;
+		/* The job took the held commits. */
+		b->held_bytes -= a->held_bytes;
+		a->held_bytes = a->cap_held = 0;
+		a->job.held = NULL;
+		a->job.n_held = 0;
 		a->pushed = true;
-		atkv_log(ATKV_LOG_INFO, "%s %s", a->job.kind == ATKV_RESYNC_PURGE ? "removing the records of deleted account"
-		                                                               : "resynchronizing repository",
-		         a->job.did);
+		if (a->job.kind != ATKV_RESYNC_APPLY)
+			atkv_log(ATKV_LOG_INFO, "%s %s",
+			         a->job.kind == ATKV_RESYNC_PURGE ? "removing the records of deleted account"
+			                                          : "resynchronizing repository",
+			         a->job.did);
 	}
 }
 
@@ -542,7 +615,7 @@ static void resync_failed(struct builder *b, struct asked *a, const struct atkv_
 	atkv_log(ATKV_LOG_ERROR, "%s %s failed (%s); it stays desynchronized (its commits are not written) until "
 	         "its first event an hour from now or later", what, did, r->why);
 	if (a)
-		*a = b->asked[--b->n_asked];
+		drop_asked(b, a);
 	struct atkv_repohead head;
 	if (!atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
 		head.resyncing = false;
@@ -564,12 +637,12 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 	if (atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
 		atkv_log(ATKV_LOG_WARNING, "cannot read the head of %s: its resynchronization is asked again at its next event", did);
 		if (a)
-			*a = b->asked[--b->n_asked];
+			drop_asked(b, a);
 		return;
 	}
 	if (r->job.kind == ATKV_RESYNC_PURGE) {
 		if (a)
-			*a = b->asked[--b->n_asked];
+			drop_asked(b, a);
 		b->purges++;
 		atkv_log(ATKV_LOG_INFO, "deleted account %s: %llu records removed (%.1f s)", did,
 		         (unsigned long long)r->res.deleted, r->seconds);
@@ -580,21 +653,59 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 		return;
 	}
 	/* What the snapshot left in the store: exactly its collections (a partial job searched the
-	 * whole partition). */
-	memcpy(head.collections, r->collections, sizeof(head.collections));
-	head.partial = r->partial;
+	 * whole partition), and those the held commits create in. */
+	struct atkv_repohead merged = {.partial = r->partial};
+	memcpy(merged.collections, r->collections, sizeof(merged.collections));
+	for (const char *at = head.collections, *nl; (nl = strchr(at, '\n')); at = nl + 1)
+		atkv_repohead_add_collection(&merged, at, (size_t)(nl - at));
+	memcpy(head.collections, merged.collections, sizeof(head.collections));
+	head.partial = merged.partial;
 	if (a && a->purge_after) {
+		clear_held(b, a);
 		ask_again(a, ATKV_RESYNC_PURGE, 0);
 		memcpy(a->job.collections, head.collections, sizeof(a->job.collections));
 		a->job.partial = head.partial;
 		atkv_repoheads_put(b->heads, did, strlen(did), &head);
 		return;
 	}
-	/* Commits held meanwhile past the snapshot, or no memory of what was held: again, after a
-	 * wait that doubles from a second. */
-	if (!head.resyncing || (head.held_rev[0] && strcmp(head.held_rev, r->res.rev) > 0)) {
+	b->applied += r->res.applied;
+	if (r->job.kind == ATKV_RESYNC_FETCH)
+		atkv_log(ATKV_LOG_INFO,
+		         "repository %s fetched at rev %s: %llu records written, %llu kept, %llu deleted; %llu held commits "
+		         "applied after (%.1f s)",
+		         did, r->res.rev, (unsigned long long)r->res.written, (unsigned long long)r->res.kept,
+		         (unsigned long long)r->res.deleted, (unsigned long long)r->res.applied, r->seconds);
+	else
+		atkv_log(ATKV_LOG_DEBUG, "repository %s: %llu more held commits applied, up to rev %s", did,
+		         (unsigned long long)r->res.applied, r->res.rev);
+	enum atkv_resync_kind next_kind = ATKV_RESYNC_FETCH;
+	bool again = true;
+	if (r->gap) {
+		/* A held commit does not follow what was written: a commit was missed; fetch again. */
+		if (a)
+			clear_held(b, a);
+	} else if (a && a->job.n_held && !a->held_overflow) {
+		/* Held while the job ran: applied next, right away. */
+		next_kind = ATKV_RESYNC_APPLY;
+		a->wait_ms = 0;
+	} else {
+		/* Held but not kept, or nothing remembered of what was held (the head left the cache). */
+		again = (a && a->held_overflow) || !head.resyncing ||
+		        (head.held_rev[0] && strcmp(head.held_rev, r->res.rev) > 0);
+	}
+	if (again) {
 		if (a) {
-			ask_again(a, ATKV_RESYNC_FETCH, 1000);
+			if (next_kind == ATKV_RESYNC_APPLY) {
+				a->pushed = false;
+				a->seq = -1;
+				a->not_before_ms = 0;
+				a->job.kind = ATKV_RESYNC_APPLY;
+			} else {
+				ask_again(a, ATKV_RESYNC_FETCH, 1000);
+			}
+			memcpy(a->job.rev, r->res.rev, sizeof(a->job.rev));
+			memcpy(a->job.data, r->res.data, r->res.data_n);
+			a->job.data_n = r->res.data_n;
 			memcpy(a->job.collections, head.collections, sizeof(a->job.collections));
 			a->job.partial = head.partial;
 			head.resyncing = true;
@@ -605,17 +716,14 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 		return;
 	}
 	if (a)
-		*a = b->asked[--b->n_asked];
-	struct atkv_repohead next = {.known = true, .seq = -1, .data_n = r->res.data_n, .partial = r->partial};
+		drop_asked(b, a);
+	struct atkv_repohead next = {.known = true, .seq = -1, .data_n = r->res.data_n, .partial = head.partial};
 	memcpy(next.rev, r->res.rev, sizeof(next.rev));
 	memcpy(next.data, r->res.data, r->res.data_n);
-	memcpy(next.collections, r->collections, sizeof(next.collections));
+	memcpy(next.collections, head.collections, sizeof(next.collections));
 	put_head(b, did, &next, NULL);
 	b->resyncs++;
-	atkv_log(ATKV_LOG_INFO,
-	         "repository %s resynchronized at rev %s: %llu records written, %llu kept, %llu deleted (%.1f s)", did,
-	         r->res.rev, (unsigned long long)r->res.written, (unsigned long long)r->res.kept,
-	         (unsigned long long)r->res.deleted, r->seconds);
+	atkv_log(ATKV_LOG_INFO, "repository %s resynchronized at rev %s: its commits are written again", did, r->res.rev);
 }
 
 static void service_resyncs(struct builder *b)
@@ -791,6 +899,7 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		    atkv_resync_new(b->nc, &so, wake_loop, b->relay, &b->resync, why, why_n))
 			return 1;
 		b->in.resync = ask_resync;
+		b->in.held = keep_held;
 		b->in.resync_arg = b;
 	}
 	b->in.st.last_seq = cursor;

@@ -239,7 +239,8 @@ static int64_t now_ms(void)
 /* ev of a desynchronized repository is not written; its rev is remembered, so that a
  * resynchronization from before it is done again, and a resynchronization is asked for unless
  * one is under way or failed a moment ago. */
-static int hold(struct atkv_ingest *in, const struct atkv_event *ev, struct atkv_repohead *cur)
+static int hold(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_verdict *vd,
+                struct atkv_repohead *cur)
 {
 	skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
 	bool plausible = tid_us(ev->rev) >= 0 && tid_us(ev->rev) <= now_us() + REV_FUTURE_US;
@@ -249,6 +250,12 @@ static int hold(struct atkv_ingest *in, const struct atkv_event *ev, struct atkv
 	}
 	if (!cur->resyncing && now_ms() >= cur->retry_ms)
 		cur->resyncing = ask_resync(in, ev, cur, false);
+	if (cur->resyncing && in->held)
+		in->held(in->resync_arg, ev->did.p, ev->did.n, in->frame, in->frame_n, vd->data, vd->data_n);
+	/* Its records may be written after the resynchronization: where to find them later. */
+	for (size_t i = 0; i < ev->n_ops; i++)
+		if (ev->ops[i].action == ATKV_ACTION_CREATE)
+			atkv_repohead_add_collection(cur, ev->ops[i].collection.p, ev->ops[i].collection.n);
 	return atkv_repoheads_put(in->heads, ev->did.p, ev->did.n, cur);
 }
 
@@ -271,7 +278,7 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 		return 0;
 	}
 	if (cur.desync)
-		return hold(in, ev, &cur);
+		return hold(in, ev, vd, &cur);
 	if (vd->rc)
 		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, vd->why);
 	bool newer = !cur.known || rev_cmp(ev->rev, cur.rev) > 0;
@@ -389,6 +396,8 @@ static int write_event(struct atkv_ingest *in, const struct atkv_event *ev, cons
 
 int atkv_ingest_frame(struct atkv_ingest *in, const uint8_t *frame, size_t n, const struct atkv_verdict *vd)
 {
+	in->frame = frame;
+	in->frame_n = n;
 	const struct atkv_event *ev;
 	struct atkv_err err = {0};
 	char e[160];

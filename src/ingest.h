@@ -52,7 +52,14 @@ struct atkv_ingest {
 	 * of it. Returns whether it was taken (if not, it is asked again at the repository's next
 	 * event). NULL: never asked. */
 	bool (*resync)(void *arg, const char *did, size_t n, const struct atkv_repohead *head, bool purge, int64_t seq);
+	/* A verified commit of a desynchronized repository, held: frame[0..n) (to copy) and its
+	 * data CID, kept to be applied after the resynchronization if it comes after the snapshot.
+	 * NULL: not kept (the repository is then fetched again until the snapshot covers it). */
+	void (*held)(void *arg, const char *did, size_t n, const uint8_t *frame, size_t frame_n, const uint8_t *data,
+	             size_t data_n);
 	void *resync_arg;
+	const uint8_t *frame;        /* the frame being ingested, and its length */
+	size_t frame_n;
 	struct atkv_ingest_stats st;
 	char relay_error[160];       /* the last error frame, "Name: message" */
 };

@@ -244,6 +244,20 @@ int atkv_repowriter_put(struct atkv_repowriter *w, const char *key, const char *
 	return s == NATS_OK ? 0 : nats_why(s, why, why_n);
 }
 
+int atkv_repowriter_del(struct atkv_repowriter *w, const char *key, const struct atkv_record_meta *meta, char *why,
+                        size_t why_n)
+{
+	natsMsg *m = NULL;
+	int rc = atkv_record_msg(&m, ATKV_BUCKET_RECORD, key, NULL, 0, true, meta, NULL);
+	if (rc) {
+		snprintf(why, why_n, "%s", atkv_strerror(rc));
+		return rc;
+	}
+	natsStatus s = js_PublishMsgAsync(w->js, &m, NULL);
+	natsMsg_Destroy(m);
+	return s == NATS_OK ? 0 : nats_why(s, why, why_n);
+}
+
 /* The put m found its key taken: decided again, on its own. */
 static int settle(struct atkv_repowriter *w, natsMsg *m, struct atkv_repowrite_counts *counts, char *why,
                   size_t why_n)

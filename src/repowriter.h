@@ -48,6 +48,12 @@ void atkv_repowriter_free(struct atkv_repowriter *w);
 int atkv_repowriter_put(struct atkv_repowriter *w, const char *key, const char *json, size_t n,
                         const struct atkv_record_meta *meta, char *why, size_t why_n);
 
+/* Sends a delete of key (as the live path writes it: a KV delete with meta's headers) without
+ * condition: for a repository nothing else writes meanwhile (one being resynchronized). Returns
+ * 0 or ATKV_E_NATS. */
+int atkv_repowriter_del(struct atkv_repowriter *w, const char *key, const struct atkv_record_meta *meta, char *why,
+                        size_t why_n);
+
 /* Waits for every put sent, settles those that found their key taken, and adds the outcomes
  * to *counts. Returns 0, or ATKV_E_NATS / ATKV_E_TIMEOUT when some put may not have landed
  * (sending the batch again is harmless: what landed is then KEPT). */

@@ -60,7 +60,15 @@ static void run(struct worker *w, const struct atkv_resync_job *job, struct atkv
 	double t0 = now_s();
 	atkv_prune_reset(w->prune);
 	name_collections(w->prune, job);
-	if (job->kind == ATKV_RESYNC_PURGE) {
+	if (job->kind == ATKV_RESYNC_APPLY) {
+		memcpy(r->res.rev, job->rev, sizeof(r->res.rev));
+		memcpy(r->res.data, job->data, job->data_n);
+		r->res.data_n = job->data_n;
+		r->rc = atkv_backfill_apply(w->fetch, job->did, job->held, job->n_held, &r->res, &r->gap, r->why,
+		                            sizeof(r->why));
+		memcpy(r->collections, job->collections, sizeof(r->collections));
+		r->partial = job->partial;
+	} else if (job->kind == ATKV_RESYNC_PURGE) {
 		time_t now = time(NULL);
 		struct tm tm;
 		char stamp[32];
@@ -76,7 +84,13 @@ static void run(struct worker *w, const struct atkv_resync_job *job, struct atkv
 			atkv_repohead_add_collection(&h, at, (size_t)(nl - at));
 		memcpy(r->collections, h.collections, sizeof(r->collections));
 		r->partial = h.partial;
+		/* Then what was held meanwhile, past the snapshot. */
+		if (!r->rc)
+			r->rc = atkv_backfill_apply(w->fetch, job->did, job->held, job->n_held, &r->res, &r->gap, r->why,
+			                            sizeof(r->why));
 	}
+	r->job.held = NULL;
+	r->job.n_held = 0;
 	r->seconds = now_s() - t0;
 }
 
@@ -95,6 +109,7 @@ static void *work(void *arg)
 		rs->n_jobs--;
 		pthread_mutex_unlock(&rs->mu);
 		run(w, &job, &w->result);
+		atkv_resync_job_clear(&job);
 		pthread_mutex_lock(&rs->mu);
 		rs->results[(rs->results_at + rs->n_results++) % rs->o.queue] = w->result;
 		if (rs->wakeup) {
@@ -105,6 +120,15 @@ static void *work(void *arg)
 	}
 	pthread_mutex_unlock(&rs->mu);
 	return NULL;
+}
+
+void atkv_resync_job_clear(struct atkv_resync_job *job)
+{
+	for (size_t i = 0; i < job->n_held; i++)
+		atkv_buf_free(&job->held[i].frame);
+	free(job->held);
+	job->held = NULL;
+	job->n_held = 0;
 }
 
 void atkv_resync_free(struct atkv_resync *rs)
@@ -122,6 +146,9 @@ void atkv_resync_free(struct atkv_resync *rs)
 		atkv_prune_free(rs->workers[i].prune);
 	}
 	free(rs->workers);
+	/* Jobs no thread took: their held commits. */
+	for (size_t i = 0; rs->jobs && i < rs->n_jobs; i++)
+		atkv_resync_job_clear(&rs->jobs[(rs->jobs_at + i) % rs->o.queue]);
 	free(rs->jobs);
 	free(rs->results);
 	pthread_cond_destroy(&rs->work);

@@ -610,11 +610,15 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 	json_decref(got);
 }
 
-/* The generated feed: 8 accounts, 30 commits each, one commit of account 3 left out. */
+/* The generated feed: 8 accounts, 30 commits each, one commit of account 3 left out (its 10th);
+ * the PDS serves account 3's repository as it was after its 12th commit, so the 18 held after
+ * it must be applied from what the builder kept. */
 #define FEED_ACCOUNTS 8
 #define FEED_COMMITS 240
 #define FEED_VICTIM 3
 #define FEED_LEFT_OUT (9 * FEED_ACCOUNTS + FEED_VICTIM)
+#define FEED_SNAPSHOT (11 * FEED_ACCOUNTS + FEED_VICTIM)
+#define FEED_APPLIED (FEED_COMMITS / FEED_ACCOUNTS - 12)
 
 static void generated_feed(void)
 {
@@ -627,11 +631,15 @@ static void generated_feed(void)
 	struct signedfeed *f = sf_new(FEED_ACCOUNTS, 5000);
 	struct atkv_buf frames[FEED_COMMITS] = {0}, doc = ATKV_BUF_INIT;
 	int64_t feed_last = 0;
-	for (int i = 0; i < FEED_COMMITS; i++)
-		feed_last = sf_commit(f, &frames[i]);
 	feed_cars = calloc(FEED_ACCOUNTS, sizeof(*feed_cars));
+	for (int i = 0; i < FEED_COMMITS; i++) {
+		feed_last = sf_commit(f, &frames[i]);
+		if (i == FEED_SNAPSHOT)
+			sf_repo_car(f, FEED_VICTIM, &feed_cars[FEED_VICTIM]);
+	}
 	for (size_t i = 0; i < FEED_ACCOUNTS; i++) {
-		sf_repo_car(f, i, &feed_cars[i]);
+		if (i != FEED_VICTIM)
+			sf_repo_car(f, i, &feed_cars[i]);
 		sf_did_doc(f, i, pds, &doc);
 		json_object_set_new(docs, sf_did(f, i), json_loadb(doc.data, doc.len, 0, NULL));
 	}
@@ -682,6 +690,8 @@ static void generated_feed(void)
 	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 1 &&
 	       tap_count_in_file(tmp, "feed.log", " 1 deleted") == 1,
 	       "feed: its log says what the resynchronization wrote, and that it deleted one key");
+	tap_eq((long long)metric(&s, "atkv_builder_held_applied_total"), FEED_APPLIED,
+	       "feed: the PDS's snapshot is older than the feed: the %d commits held after it are applied", FEED_APPLIED);
 	char diff[512];
 	json_t *got = open_buckets(&s) ? snapshot_of(s.js, s.record, false) : json_object();
 	tap_ok(json_object_size(want) == FEED_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),

@@ -951,6 +951,8 @@ int main(int argc, char **argv)
 	/* The workers stop before the loop they wake goes. */
 	atkv_verifier_free(b.verifier);
 	atkv_resync_free(b.resync);
+	while (b.n_asked)
+		drop_asked(&b, &b.asked[b.n_asked - 1]);
 	free(b.asked);
 	atkv_relay_free(b.relay);
 	atkv_metrics_free(b.metrics);

@@ -205,6 +205,32 @@ int64_t sf_commit(struct signedfeed *f, struct atkv_buf *out)
 	return f->seq;
 }
 
+int64_t sf_sync(struct signedfeed *f, size_t i, struct atkv_buf *out)
+{
+	struct account *a = &f->a[i];
+	struct atkv_buf car = ATKV_BUF_INIT;
+	rb_repo_car_signed(f->h, a->did, a->rev, a->keys, a->records, a->n, &a->key, &car);
+	atkv_buf_reset(out);
+	cb_head(out, 5, 2);
+	cb_text(out, "t");
+	cb_text(out, "#sync");
+	cb_text(out, "op");
+	cb_uint(out, 1);
+	cb_head(out, 5, 5);
+	cb_text(out, "did");
+	cb_text(out, a->did);
+	cb_text(out, "rev");
+	cb_text(out, a->rev);
+	cb_text(out, "seq");
+	cb_uint(out, (uint64_t)++f->seq);
+	cb_text(out, "time");
+	cb_text(out, "2026-11-27T00:00:00.000Z");
+	cb_text(out, "blocks");
+	cb_bytes(out, car.data, car.len);
+	atkv_buf_free(&car);
+	return f->seq;
+}
+
 void sf_did_doc(const struct signedfeed *f, size_t i, const char *pds, struct atkv_buf *out)
 {
 	const struct account *a = &f->a[i];

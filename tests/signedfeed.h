@@ -25,6 +25,10 @@ long sf_find(const struct signedfeed *f, const char *did);
 /* The next #commit frame (of account seq % accounts) into out (replaced); its seq is returned. */
 int64_t sf_commit(struct signedfeed *f, struct atkv_buf *out);
 
+/* A #sync frame stating account i's repository as it is now (its commit, signed, in the
+ * blocks) into out (replaced); its seq is returned. */
+int64_t sf_sync(struct signedfeed *f, size_t i, struct atkv_buf *out);
+
 /* Account i's DID document (its #atproto key, its PDS at pds) into out (replaced). */
 void sf_did_doc(const struct signedfeed *f, size_t i, const char *pds, struct atkv_buf *out);
 

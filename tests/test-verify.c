@@ -14,7 +14,9 @@
  *     no longer has it: given up, and logged.
  *   - A feed of signed commits made here (tests/signedfeed.c) with one commit left out: the
  *     repository is resynchronized from a PDS of the test, its records written, a key the
- *     repository does not hold deleted, and the store equals the one of the whole feed. */
+ *     repository does not hold deleted, the commits held meanwhile applied after the PDS's
+ *     (older) snapshot; another account's last commits never sent, then a #sync: resynchronized
+ *     too. The store equals the one of the whole feed. */
 #define _GNU_SOURCE
 #include "capture.h"
 #include "commit.h"
@@ -612,13 +614,16 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 
 /* The generated feed: 8 accounts, 30 commits each, one commit of account 3 left out (its 10th);
  * the PDS serves account 3's repository as it was after its 12th commit, so the 18 held after
- * it must be applied from what the builder kept. */
+ * it must be applied from what the builder kept. Account 5's last 3 commits are left out too,
+ * and a #sync at its last rev closes the feed. */
 #define FEED_ACCOUNTS 8
 #define FEED_COMMITS 240
 #define FEED_VICTIM 3
 #define FEED_LEFT_OUT (9 * FEED_ACCOUNTS + FEED_VICTIM)
 #define FEED_SNAPSHOT (11 * FEED_ACCOUNTS + FEED_VICTIM)
 #define FEED_APPLIED (FEED_COMMITS / FEED_ACCOUNTS - 12)
+#define FEED_SYNCED 5
+#define FEED_UNSENT 3   /* the last commits of account 5 the relay does not send */
 
 static void generated_feed(void)
 {
@@ -629,7 +634,7 @@ static void generated_feed(void)
 	snprintf(gap_path, sizeof(gap_path), "%s/gap.bin", dir);
 	snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
 	struct signedfeed *f = sf_new(FEED_ACCOUNTS, 5000);
-	struct atkv_buf frames[FEED_COMMITS] = {0}, doc = ATKV_BUF_INIT;
+	struct atkv_buf frames[FEED_COMMITS + 1] = {0}, doc = ATKV_BUF_INIT;
 	int64_t feed_last = 0;
 	feed_cars = calloc(FEED_ACCOUNTS, sizeof(*feed_cars));
 	for (int i = 0; i < FEED_COMMITS; i++) {
@@ -637,6 +642,7 @@ static void generated_feed(void)
 		if (i == FEED_SNAPSHOT)
 			sf_repo_car(f, FEED_VICTIM, &feed_cars[FEED_VICTIM]);
 	}
+	int64_t sync_seq = sf_sync(f, FEED_SYNCED, &frames[FEED_COMMITS]);
 	for (size_t i = 0; i < FEED_ACCOUNTS; i++) {
 		if (i != FEED_VICTIM)
 			sf_repo_car(f, i, &feed_cars[i]);
@@ -644,10 +650,15 @@ static void generated_feed(void)
 		json_object_set_new(docs, sf_did(f, i), json_loadb(doc.data, doc.len, 0, NULL));
 	}
 	feed = f;
-	/* Without the commit left out: the frames before it, then those after. */
-	struct atkv_buf gap[FEED_COMMITS];
-	memcpy(gap, frames, sizeof(gap));
-	memmove(&gap[FEED_LEFT_OUT], &gap[FEED_LEFT_OUT + 1], (FEED_COMMITS - FEED_LEFT_OUT - 1) * sizeof(gap[0]));
+	/* Without the commits left out, then the #sync. */
+	struct atkv_buf gap[FEED_COMMITS + 1];
+	size_t n_gap = 0;
+	for (int i = 0; i <= FEED_COMMITS; i++) {
+		bool unsent = i < FEED_COMMITS && i % FEED_ACCOUNTS == FEED_SYNCED &&
+		              i / FEED_ACCOUNTS >= FEED_COMMITS / FEED_ACCOUNTS - FEED_UNSENT;
+		if (i != FEED_LEFT_OUT && !unsent)
+			gap[n_gap++] = frames[i];
+	}
 	struct store ref = {0}, s = {0};
 	int port_all = 0, port_gap = 0;
 	char dir_all[160], dir_gap[160];
@@ -656,7 +667,7 @@ static void generated_feed(void)
 	mkdir(dir_all, 0700);
 	mkdir(dir_gap, 0700);
 	pid_t r_all = -1, r_gap = -1;
-	if (sf_write_capture(all_path, frames, FEED_COMMITS) || sf_write_capture(gap_path, gap, FEED_COMMITS - 1) ||
+	if (sf_write_capture(all_path, frames, FEED_COMMITS) || sf_write_capture(gap_path, gap, n_gap) ||
 	    (r_all = spawn_replay(dir_all, all_path, NULL, &port_all)) < 0 ||
 	    (r_gap = spawn_replay(dir_gap, gap_path, NULL, &port_gap)) < 0 || !store_open(&ref, "feed-ref") ||
 	    !store_open(&s, "feed")) {
@@ -675,21 +686,22 @@ static void generated_feed(void)
 	tap_ok(!kv_bucket_create(s.js, "record") && open_buckets_record(&s) &&
 	       kvStore_PutString(&rev, s.record, stale, "{\"stale\":true}") == NATS_OK,
 	       "feed: the store holds a record of account %d that its repository does not", FEED_VICTIM);
-	tap_ok(start_builder(&s, port_gap, NULL, "feed") > 0 && wait_cursor(&s, feed_last, 60000),
-	       "feed: a verifying builder reads the feed with one commit left out");
+	tap_ok(start_builder(&s, port_gap, NULL, "feed") > 0 && wait_cursor(&s, sync_seq, 60000),
+	       "feed: a verifying builder reads the feed with commits left out, and the #sync");
 	bool settled = false;
 	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
-		settled = metric(&s, "atkv_builder_resyncs_total") >= 1 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
-	tap_eq((long long)metric(&s, "atkv_builder_commits_verified_total"), FEED_COMMITS - 1,
-	       "feed: every commit it got verifies (%d)", FEED_COMMITS - 1);
+		settled = metric(&s, "atkv_builder_resyncs_total") >= 2 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
+	tap_eq((long long)metric(&s, "atkv_builder_commits_verified_total"), FEED_COMMITS - 1 - FEED_UNSENT,
+	       "feed: every commit it got verifies (%d)", FEED_COMMITS - 1 - FEED_UNSENT);
 	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
 	       "feed: the commit after the one left out breaks its repository's chain");
 	tap_ok(settled && metric(&s, "atkv_builder_resync_failures_total") == 0,
-	       "feed: the repository is resynchronized from the PDS (%.0f resyncs, %.0f failed)",
+	       "feed: both repositories are resynchronized from the PDS, after the gap and after the #sync (%.0f "
+	       "resyncs, %.0f failed)",
 	       metric(&s, "atkv_builder_resyncs_total"), metric(&s, "atkv_builder_resync_failures_total"));
-	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 1 &&
+	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 2 &&
 	       tap_count_in_file(tmp, "feed.log", " 1 deleted") == 1,
-	       "feed: its log says what the resynchronization wrote, and that it deleted one key");
+	       "feed: its log says what each resynchronization wrote, and that one deleted a key");
 	tap_eq((long long)metric(&s, "atkv_builder_held_applied_total"), FEED_APPLIED,
 	       "feed: the PDS's snapshot is older than the feed: the %d commits held after it are applied", FEED_APPLIED);
 	char diff[512];
@@ -712,7 +724,7 @@ out:
 		spawn_stop(r_all, SIGTERM, 5000);
 	if (r_gap > 0)
 		spawn_stop(r_gap, SIGTERM, 5000);
-	for (int i = 0; i < FEED_COMMITS; i++)
+	for (int i = 0; i <= FEED_COMMITS; i++)
 		atkv_buf_free(&frames[i]);
 	atkv_buf_free(&doc);
 }

@@ -106,6 +106,9 @@ static int resolve(struct atkv_backfill *b, const char *did, char *pds, size_t p
 		snprintf(pds, pds_n, "%s", b->o.pds);
 	if (b->o.pds && !b->o.verify)
 		return 0;
+	/* Not an earlier request's, when no answer comes. */
+	b->resp.status = 0;
+	b->resp.retry_after_s = -1;
 	int rc = atkv_didresolve_fetch(b->http, b->o.plc, did, &b->body, &b->resp, why, why_n);
 	res->http_status = b->resp.status;
 	res->retry_after_s = b->resp.retry_after_s;
@@ -232,8 +235,12 @@ int atkv_backfill_resync(struct atkv_backfill *b, const char *did, struct atkv_p
 static int apply_ops(struct atkv_backfill *b, const char *did, const struct atkv_event *ev, const char *stamp,
                      char *why, size_t why_n)
 {
-	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX], rev[ATKV_TID_LEN + 1];
+	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX], rev[ATKV_TID_LEN + 1], when[64];
 	snprintf(rev, sizeof(rev), "%.*s", (int)ev->rev.n, ev->rev.p);
+	/* As the live path would have written it: the event's seq and time. */
+	snprintf(when, sizeof(when), "%.*s", ev->time.p ? (int)ev->time.n : 0, ev->time.p ? ev->time.p : "");
+	if (!when[0])
+		snprintf(when, sizeof(when), "%s", stamp);
 	for (size_t i = 0; i < ev->n_ops; i++) {
 		const struct atkv_op *op = &ev->ops[i];
 		struct atkv_err err = {0};
@@ -242,7 +249,8 @@ static int apply_ops(struct atkv_backfill *b, const char *did, const struct atkv
 		if (atkv_key_build(key, sizeof(key), did, strlen(did), op->collection.p, op->collection.n, op->rkey.p,
 		                   op->rkey.n) < 0)
 			continue;
-		struct atkv_record_meta meta = {.seq = -1, .rev = rev, .rev_n = strlen(rev), .time = stamp, .time_n = strlen(stamp)};
+		struct atkv_record_meta meta = {.seq = ev->seq, .rev = rev, .rev_n = strlen(rev), .time = when,
+		                                .time_n = strlen(when)};
 		int rc;
 		if (op->action == ATKV_ACTION_DELETE) {
 			rc = atkv_repowriter_del(b->writer, key, &meta, why, why_n);
@@ -289,8 +297,10 @@ int atkv_backfill_apply(struct atkv_backfill *b, const char *did, const struct a
 		const struct atkv_event *ev;
 		struct atkv_err err = {0};
 		if (atkv_firehose_decode(b->fh, (const uint8_t *)held[i].frame.data, held[i].frame.len, &ev, &err) ||
-		    ev->type != ATKV_EVENT_COMMIT || !ev->rev.p || ev->rev.n != ATKV_TID_LEN)
-			continue;
+		    ev->type != ATKV_EVENT_COMMIT || !ev->rev.p || ev->rev.n != ATKV_TID_LEN) {
+			*gap = true; /* it was verified once: not decoding now means something is wrong */
+			break;
+		}
 		/* At or before the head: the snapshot has it already. */
 		if (memcmp(ev->rev.p, res->rev, ATKV_TID_LEN) <= 0)
 			continue;

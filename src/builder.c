@@ -15,6 +15,7 @@
 #include "natsconn.h"
 #include "relay.h"
 #include "resync.h"
+#include "tid.h"
 #include "systemd.h"
 #include "verifier.h"
 
@@ -82,6 +83,7 @@ static const char summary[] =
 struct asked {
 	struct atkv_resync_job job;  /* its held commits: those held since the last job went out */
 	size_t cap_held, held_bytes;
+	size_t inflight_bytes;       /* of the held commits the job out carries (still in memory) */
 	bool held_overflow;          /* some were not kept: fetch again rather than apply */
 	int64_t seq;                /* dispatched once the cursor reaches it */
 	int64_t not_before_ms;      /* and this time */
@@ -119,7 +121,7 @@ struct builder {
 	struct asked *asked;            /* resynchronizations asked for, RESYNC_ASKED_MAX */
 	size_t n_asked;
 	uint64_t resyncs, resync_failures, purges, applied;
-	size_t held_bytes;              /* of every asked's held commits */
+	size_t held_bytes;              /* of every asked's held commits, kept or in a job */
 	struct atkv_ingest in;
 	struct atkv_relay *relay;
 	struct atkv_metrics *metrics;
@@ -454,10 +456,18 @@ static void clear_held(struct builder *b, struct asked *a)
 	atkv_resync_job_clear(&a->job);
 }
 
+/* a's job is back: the held commits it carried are freed. */
+static void job_back(struct builder *b, struct asked *a)
+{
+	b->held_bytes -= a->inflight_bytes;
+	a->inflight_bytes = 0;
+}
+
 /* Forgets a, and its held commits. */
 static void drop_asked(struct builder *b, struct asked *a)
 {
 	clear_held(b, a);
+	job_back(b, a);
 	*a = b->asked[--b->n_asked];
 }
 
@@ -557,8 +567,8 @@ static void dispatch_resyncs(struct builder *b)
 			a->held_overflow = false;
 		if (atkv_resync_push(b->resync, &a->job))
 			break;
-		/* The job took the held commits. */
-		b->held_bytes -= a->held_bytes;
+		/* The job took the held commits (their bytes count till it is back). */
+		a->inflight_bytes = a->held_bytes;
 		a->held_bytes = a->cap_held = 0;
 		a->job.held = NULL;
 		a->job.n_held = 0;
@@ -606,7 +616,10 @@ static void resync_failed(struct builder *b, struct asked *a, const struct atkv_
 	bool again = r->rc == ATKV_E_TIMEOUT || r->rc == ATKV_E_NATS;
 	if (a && (again || a->purge_after)) {
 		/* A deleted account's fetch fails as the account is gone: its records go all the same. */
-		ask_again(a, a->purge_after ? ATKV_RESYNC_PURGE : a->job.kind, RESYNC_RETRY_MIN_MS);
+		/* An APPLY's commits went with it: fetch instead. */
+		ask_again(a, a->purge_after ? ATKV_RESYNC_PURGE
+		                            : a->job.kind == ATKV_RESYNC_APPLY ? ATKV_RESYNC_FETCH : a->job.kind,
+		          RESYNC_RETRY_MIN_MS);
 		atkv_log(ATKV_LOG_WARNING, "%s %s failed (%s); %s in %lld s", what, did, r->why,
 		         a->job.kind == ATKV_RESYNC_PURGE ? "removing its records" : "trying again",
 		         (long long)a->wait_ms / 1000);
@@ -629,6 +642,16 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 {
 	const char *did = r->job.did;
 	struct asked *a = find_asked(b, did, strlen(did));
+	if (a)
+		job_back(b, a);
+	if (!r->rc && r->job.kind != ATKV_RESYNC_PURGE && !atkv_tid_plausible(r->res.rev, strlen(r->res.rev))) {
+		/* A snapshot from the future would freeze the repository: every commit then looks stale. */
+		struct atkv_resync_result bad = *r;
+		bad.rc = ATKV_E_TIMEOUT;
+		snprintf(bad.why, sizeof(bad.why), "its rev %s is in the future", r->res.rev);
+		resync_failed(b, a, &bad);
+		return;
+	}
 	if (r->rc) {
 		resync_failed(b, a, r);
 		return;

@@ -25,6 +25,7 @@ struct slot {
 	char *failed_why;
 	int64_t fetched_ms;           /* when the fetch kept began */
 	int64_t stale_before_ms;      /* an #identity event: fetches begun before do not count */
+	int64_t retry_after_ms;       /* its document could not be had for now: the key stays till */
 };
 
 struct atkv_identity {
@@ -103,9 +104,9 @@ static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64
 		atkv_sigkey_free(key);
 		return NULL;
 	}
-	if (s && s->key && !key && failed_rc == ATKV_E_TIMEOUT) {
+	if (s && s->key && !key && failed_rc == ATKV_E_TIMEOUT && s->fetched_ms >= s->stale_before_ms) {
 		/* No answer for now: the key known stays in use, asked for again after fail_ttl_s. */
-		s->fetched_ms = started_ms - (id->o.ttl_s - id->o.fail_ttl_s) * 1000;
+		s->retry_after_ms = started_ms + id->o.fail_ttl_s * 1000;
 		return s;
 	}
 	if (!s) {
@@ -130,6 +131,7 @@ static struct slot *keep_locked(struct atkv_identity *id, const char *did, int64
 	s->failed_rc = failed_rc;
 	s->failed_why = key ? NULL : strdup(why);
 	s->fetched_ms = started_ms;
+	s->retry_after_ms = 0;
 	return s;
 }
 
@@ -167,7 +169,8 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 	/* A failure is kept fail_ttl_s: a DID that does not resolve is not asked for at every
 	 * event of it. */
 	bool fresh_enough = s && s->fetched_ms >= s->stale_before_ms &&
-	                    (s->key ? age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)
+	                    (s->key ? (age < id->o.ttl_s * 1000 && (!refresh || age < id->o.min_refresh_s * 1000)) ||
+	                                  started < s->retry_after_ms
 	                            : age < id->o.fail_ttl_s * 1000);
 	if (fresh_enough) {
 		int rc = answer_locked(s, key, why, why_n);

@@ -3,6 +3,7 @@
 #include "buckets.h"
 #include "err.h"
 #include "log.h"
+#include "tid.h"
 #include <atkv/recordkey.h>
 #include <atkv/syntax.h>
 
@@ -25,8 +26,6 @@ const char *const atkv_ingest_error_names[ATKV_INGEST_KINDS] = {
 	[ATKV_INGEST_HELD] = "desynchronized",
 };
 
-/* PDS clocks run a little ahead of ours: a rev up to this far in the future is let through. */
-#define REV_FUTURE_US (5 * 60 * INT64_C(1000000))
 
 int atkv_ingest_init(struct atkv_ingest *in, struct atkv_kvwriter *w, struct atkv_accounts *acc,
                      struct atkv_repoheads *heads)
@@ -173,30 +172,6 @@ static int write_head(struct atkv_ingest *in, const struct atkv_event *ev, const
 	return atkv_kvwriter_put(in->w, ATKV_BUCKET_REPO, key, json, len, &meta);
 }
 
-/* The time in a TID, µs since the epoch: its 13 base32-sortable characters hold 64 bits, the
- * first always 0, then 53 of time and 10 of clock id. -1 when it is not a TID. */
-static int64_t tid_us(struct atkv_str tid)
-{
-	static const char alphabet[] = "234567abcdefghijklmnopqrstuvwxyz";
-	uint64_t v = 0;
-	if (!tid.p || tid.n != ATKV_TID_LEN)
-		return -1;
-	for (size_t i = 0; i < tid.n; i++) {
-		const char *at = memchr(alphabet, tid.p[i], 32);
-		if (!at || !tid.p[i])
-			return -1;
-		v = v << 5 | (uint64_t)(at - alphabet);
-	}
-	return (int64_t)(v >> 10 & ((UINT64_C(1) << 53) - 1));
-}
-
-static int64_t now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 static int rev_cmp(struct atkv_str rev, const char *head)
 {
 	int c = memcmp(rev.p, head, rev.n < ATKV_TID_LEN ? rev.n : ATKV_TID_LEN);
@@ -209,24 +184,32 @@ static bool ask_resync(struct atkv_ingest *in, const struct atkv_event *ev, cons
 }
 
 /* Marks ev's repository desynchronized (with why) in its head, written with ev, and asks for it
- * to be resynchronized. */
+ * to be resynchronized. keep: ev is a verified commit that did not follow the head (a commit
+ * missed before it): held, to be applied after the snapshot if the snapshot is older. */
 static int mark_desync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *cur,
-                       const char *why)
+                       const char *why, const struct atkv_verdict *keep)
 {
 	struct atkv_repohead next = *cur;
 	next.desync = true;
 	next.held_rev[0] = '\0';
+	bool plausible = keep && atkv_tid_plausible(ev->rev.p, ev->rev.n);
+	if (plausible) {
+		memcpy(next.held_rev, ev->rev.p, ATKV_TID_LEN);
+		next.held_rev[ATKV_TID_LEN] = '\0';
+	}
 	in->st.desyncs++;
 	next.resyncing = ask_resync(in, ev, &next, false);
+	if (plausible && next.resyncing && in->held)
+		in->held(in->resync_arg, ev->did.p, ev->did.n, in->frame, in->frame_n, keep->data, keep->data_n);
 	return write_head(in, ev, &next, why);
 }
 
 /* Writes nothing of ev but the repository's head, marked desynchronized. */
 static int desync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *cur,
-                  enum atkv_ingest_error kind, const char *why)
+                  enum atkv_ingest_error kind, const char *why, const struct atkv_verdict *keep)
 {
 	skip(in, kind, ev, NULL, "commit not written: %s; the repository is desynchronized", why);
-	return mark_desync(in, ev, cur, why);
+	return mark_desync(in, ev, cur, why, keep);
 }
 
 static int64_t now_ms(void)
@@ -243,14 +226,15 @@ static int hold(struct atkv_ingest *in, const struct atkv_event *ev, const struc
                 struct atkv_repohead *cur)
 {
 	skip(in, ATKV_INGEST_HELD, ev, NULL, "commit not written: the repository is desynchronized");
-	bool plausible = tid_us(ev->rev) >= 0 && tid_us(ev->rev) <= now_us() + REV_FUTURE_US;
+	bool plausible = atkv_tid_plausible(ev->rev.p, ev->rev.n);
 	if (plausible && (!cur->held_rev[0] || rev_cmp(ev->rev, cur->held_rev) > 0)) {
 		memcpy(cur->held_rev, ev->rev.p, ATKV_TID_LEN);
 		cur->held_rev[ATKV_TID_LEN] = '\0';
 	}
 	if (!cur->resyncing && now_ms() >= cur->retry_ms)
 		cur->resyncing = ask_resync(in, ev, cur, false);
-	if (cur->resyncing && in->held)
+	/* A rev too far ahead is not applied later either: the repository's own snapshot decides. */
+	if (cur->resyncing && in->held && plausible)
 		in->held(in->resync_arg, ev->did.p, ev->did.n, in->frame, in->frame_n, vd->data, vd->data_n);
 	/* Its records may be written after the resynchronization: where to find them later. */
 	for (size_t i = 0; i < ev->n_ops; i++)
@@ -280,7 +264,7 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 	if (cur.desync)
 		return hold(in, ev, vd, &cur);
 	if (vd->rc)
-		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, vd->why);
+		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, vd->why, NULL);
 	bool newer = !cur.known || rev_cmp(ev->rev, cur.rev) > 0;
 	if (!newer && ev->seq <= cur.seq) {
 		if ((rc = write_ops(in, ev)))
@@ -292,14 +276,14 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 		     (int)ev->rev.n, ev->rev.p, cur.rev);
 		return 0;
 	}
-	if (tid_us(ev->rev) > now_us() + REV_FUTURE_US) {
+	if (!atkv_tid_plausible(ev->rev.p, ev->rev.n)) {
 		snprintf(why, sizeof(why), "rev %.*s is in the future", (int)ev->rev.n, ev->rev.p);
-		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, why);
+		return desync(in, ev, &cur, ATKV_INGEST_UNVERIFIED, why, NULL);
 	}
 	if (cur.known && !(ev->prev_data.bytes && ev->prev_data.len == cur.data_n &&
 	                   !memcmp(ev->prev_data.bytes, cur.data, cur.data_n))) {
 		snprintf(why, sizeof(why), "its prevData is not the data of the repository's last commit (rev %s)", cur.rev);
-		return desync(in, ev, &cur, ATKV_INGEST_BROKEN_CHAIN, why);
+		return desync(in, ev, &cur, ATKV_INGEST_BROKEN_CHAIN, why, vd);
 	}
 	next = cur;
 	/* A repository's first commit (no since): it had no records before, so its head knows all
@@ -357,7 +341,7 @@ static int sync_asserted(struct atkv_ingest *in, const struct atkv_event *ev)
 	if (cur.desync || (cur.known && rev_cmp(ev->rev, cur.rev) <= 0))
 		return 0;
 	snprintf(why, sizeof(why), "#sync at rev %.*s", (int)ev->rev.n, ev->rev.p);
-	return mark_desync(in, ev, &cur, why);
+	return mark_desync(in, ev, &cur, why, NULL);
 }
 
 static int write_event(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_verdict *vd)

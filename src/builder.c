@@ -42,7 +42,7 @@ static const struct atkv_option options[] = {
 	{"relay-timeout", ATKV_OPT_INT, "60000", "MS", "a relay silent this long is dropped and reconnected (pinged at half; also the limit to connect)", 1000, 3600000, NULL, false},
 	{"max-message", ATKV_OPT_INT, "16777216", "BYTES", "longest firehose message accepted", 65536, 1073741824, NULL, false},
 	{"verify", ATKV_OPT_BOOL, "true", "", "check every commit's signature, tree and chain (atproto Sync 1.1) before writing it", 0, 0, NULL, false},
-	{"verify-threads", ATKV_OPT_INT, "0", "N", "threads checking signatures (0: one per CPU)", 0, 256, NULL, false},
+	{"verify-threads", ATKV_OPT_INT, "16", "N", "threads fetching signing keys and checking signatures (0: one per CPU); more than the CPUs keeps key fetches (a cold cache) from holding up the stream", 0, 256, NULL, false},
 	{"verify-queue", ATKV_OPT_INT, "4096", "N", "events queued for checking before reading pauses", 16, 1000000, NULL, false},
 	{"resync-threads", ATKV_OPT_INT, "2", "N", "repositories resynchronized from their PDS at once (after a failed check)", 1, 64, NULL, false},
 	{"max-repo-bytes", ATKV_OPT_INT, "1073741824", "BYTES", "largest repository CAR fetched to resynchronize", 65536, INT64_MAX, NULL, false},

@@ -137,7 +137,9 @@ int main(int argc, char **argv)
 	char capture[300], plc[64];
 	snprintf(capture, sizeof(capture), "%s/feed.bin", tmp);
 	int plc_port = 0;
-	struct httpserver *srv = httpserver_start_threads(serve_plc, NULL, &plc_port, 8);
+	/* A connection per thread: more than the builder's verifying threads, each of which keeps
+	 * one open (else a fetch waits for a connection to end). */
+	struct httpserver *srv = httpserver_start_threads(serve_plc, NULL, &plc_port, HTTPSERVER_MAX_THREADS);
 	snprintf(plc, sizeof(plc), "http://127.0.0.1:%d", plc_port);
 	docs = calloc((size_t)accounts, sizeof(*docs));
 	for (long i = 0; i < accounts; i++)

@@ -103,7 +103,7 @@ static int cmp_u64(const void *a, const void *b)
 static bool kept(const struct atkv_prune *p, const char *key)
 {
 	uint64_t h = atkv_siphash(p->hash_key, key, strlen(key));
-	return bsearch(&h, p->kept, p->n_kept, sizeof(h), cmp_u64) != NULL;
+	return p->n_kept && bsearch(&h, p->kept, p->n_kept, sizeof(h), cmp_u64) != NULL;
 }
 
 /* Whether key's DID token (the one before the record key) is escaped_did. */
@@ -170,7 +170,8 @@ int atkv_prune_run(struct atkv_prune *p, const char *did, bool all_known, const 
 {
 	char filter[ATKV_KEY_MAX + 8], escaped[3 * ATKV_DID_MAX + 1];
 	*deleted = 0;
-	qsort(p->kept, p->n_kept, sizeof(*p->kept), cmp_u64);
+	if (p->n_kept)
+		qsort(p->kept, p->n_kept, sizeof(*p->kept), cmp_u64);
 	if (atkv_key_escape(did, strlen(did), escaped, sizeof(escaped)) < 0)
 		return ATKV_E_SYNTAX;
 	if (!all_known) {

@@ -794,5 +794,7 @@ int main(void)
 		sf_free(feed);
 	}
 	if (!getenv("KEEP")) tap_remove_dir(tmp);
+	/* nats.c's threads gone, and with them the last references to the connections. */
+	nats_CloseAndWait(5000);
 	return tap_done();
 }

@@ -45,6 +45,7 @@ static char tmp[64];
 static int plc_port, get_repos;
 static json_t *docs;   /* DID → its document, its PDS this server */
 static struct signedfeed *feed;
+#define FEED_VICTIM_AT 3  /* FEED_VICTIM, for the PDS of the test */
 static struct atkv_buf *feed_cars; /* each account's repository at the end of the feed */
 
 /* The PLC directory, and the accounts' PDS, which has no repository (the capture's PDS is
@@ -55,6 +56,9 @@ static bool serve_plc(int fd, const char *path, void *arg)
 	if (!strncmp(path, "/xrpc/com.atproto.sync.getRepo?did=", 35)) {
 		__atomic_add_fetch(&get_repos, 1, __ATOMIC_RELAXED);
 		long i = feed ? sf_find(feed, path + 35) : -1;
+		/* Slow, so that the victim's later commits arrive while it is resynchronized: held. */
+		if (i == FEED_VICTIM_AT)
+			sleep_ms(2000);
 		if (i >= 0)
 			return httpserver_reply(fd, 200, "Content-Type: application/vnd.ipld.car\r\n", feed_cars[i].data,
 			                        feed_cars[i].len);
@@ -431,7 +435,7 @@ static bool open_buckets_record(struct store *s)
 
 static bool open_buckets(struct store *s)
 {
-	return js_KeyValue(&s->record, s->js, "record") == NATS_OK && js_KeyValue(&s->repo, s->js, "repo") == NATS_OK;
+	return open_buckets_record(s) && (s->repo || js_KeyValue(&s->repo, s->js, "repo") == NATS_OK);
 }
 
 static void store_close(struct store *s)
@@ -618,7 +622,7 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
  * and a #sync at its last rev closes the feed. */
 #define FEED_ACCOUNTS 8
 #define FEED_COMMITS 240
-#define FEED_VICTIM 3
+#define FEED_VICTIM FEED_VICTIM_AT
 #define FEED_LEFT_OUT (9 * FEED_ACCOUNTS + FEED_VICTIM)
 #define FEED_SNAPSHOT (11 * FEED_ACCOUNTS + FEED_VICTIM)
 #define FEED_APPLIED (FEED_COMMITS / FEED_ACCOUNTS - 12)
@@ -702,8 +706,13 @@ static void generated_feed(void)
 	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 2 &&
 	       tap_count_in_file(tmp, "feed.log", " 1 deleted") == 1,
 	       "feed: its log says what each resynchronization wrote, and that one deleted a key");
-	tap_eq((long long)metric(&s, "atkv_builder_held_applied_total"), FEED_APPLIED,
-	       "feed: the PDS's snapshot is older than the feed: the %d commits held after it are applied", FEED_APPLIED);
+	/* How many were held depends on how fast the builder read the rest (a sanitizer build is
+	 * slower): those not held were written live once the repository was in sync again. */
+	double applied = metric(&s, "atkv_builder_held_applied_total");
+	tap_ok(applied >= 1 && applied <= FEED_APPLIED,
+	       "feed: the PDS's snapshot is older than the feed: the commits held after it are applied (%.0f of the %d "
+	       "after it)",
+	       applied, FEED_APPLIED);
 	char diff[512];
 	json_t *got = open_buckets(&s) ? snapshot_of(s.js, s.record, false) : json_object();
 	tap_ok(json_object_size(want) == FEED_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),

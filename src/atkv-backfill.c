@@ -6,6 +6,7 @@
  * fail for a while (429, 5xx, no connection) are tried again. */
 #define _DEFAULT_SOURCE
 #include "backfill.h"
+#include "clock.h"
 #include "buckets.h"
 #include "accounts.h"
 #include "config.h"
@@ -122,13 +123,6 @@ struct work {
 	const char *source;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* The deadline of a condition wait 200 ms from now (the signal flag is looked at that often). */
 static struct timespec in_200ms(void)
 {
@@ -185,7 +179,7 @@ static bool pop(struct work *w, struct item *out)
 	for (;;) {
 		if (stop_requested)
 			break;
-		int64_t now = now_ms();
+		int64_t now = atkv_now_ms();
 		for (size_t tries = w->count; tries; tries--) {
 			struct item *it = &w->q[w->head];
 			if (it->not_before_ms <= now) {
@@ -278,7 +272,7 @@ static void *worker(void *arg)
 		if (again) {
 			/* The server's wait when it named one, else one that doubles: 2 s, 4 s, ... */
 			int64_t backoff = r.retry_after_s >= 0 ? r.retry_after_s * 1000 : 2000LL << it.attempts;
-			push(w, it.did, it.rev, it.page, it.attempts + 1, now_ms() + backoff, false);
+			push(w, it.did, it.rev, it.page, it.attempts + 1, atkv_now_ms() + backoff, false);
 		}
 		finished(w, &it, &r, rc == 0, rc != 0 && !again, false, !again);
 	}
@@ -466,7 +460,7 @@ static void eta(char *out, size_t n, uint64_t left, uint64_t done, double second
 static void report(struct work *w, int64_t started_ms, bool final, bool log_it)
 {
 	pthread_mutex_lock(&w->mu);
-	double s = (double)(now_ms() - started_ms) / 1000;
+	double s = (double)(atkv_now_ms() - started_ms) / 1000;
 	uint64_t done = w->repos_done + w->repos_failed;
 	double rate = s > 0 ? (double)w->records / s : 0;
 	char line[384], when[48];
@@ -519,11 +513,11 @@ static int run(struct work *w)
 		return 1;
 	}
 	atkv_systemd_ready();
-	int64_t started = now_ms();
+	int64_t started = atkv_now_ms();
 	/* Progress every 2 s (in the log every 30 s), and the listing's resume point as it moves,
 	 * until the listing is over, the queue empty and no worker busy; each change wakes this
 	 * thread. */
-	for (int64_t next_report = now_ms() + 2000, next_log = now_ms() + 30000;;) {
+	for (int64_t next_report = atkv_now_ms() + 2000, next_log = atkv_now_ms() + 30000;;) {
 		pthread_mutex_lock(&w->mu);
 		bool over = stop_requested || (w->listing_done && !w->count && !w->busy);
 		if (!over) {
@@ -536,12 +530,12 @@ static int run(struct work *w)
 			atkv_systemd_watchdog();
 		if (over)
 			break;
-		if (now_ms() >= next_report) {
-			bool log_it = now_ms() >= next_log;
+		if (atkv_now_ms() >= next_report) {
+			bool log_it = atkv_now_ms() >= next_log;
 			report(w, started, false, log_it);
-			next_report = now_ms() + 2000;
+			next_report = atkv_now_ms() + 2000;
 			if (log_it)
-				next_log = now_ms() + 30000;
+				next_log = atkv_now_ms() + 30000;
 		}
 	}
 	pthread_mutex_lock(&w->mu);

@@ -3,6 +3,7 @@
  * the timeout; TLS runs over memory buffers (tls.c), its ciphertext moved here. */
 #define _DEFAULT_SOURCE
 #include "httpconn.h"
+#include "clock.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -132,19 +133,12 @@ void atkv_httpc_free(struct atkv_httpc *c)
 
 unsigned long atkv_httpc_connections(const struct atkv_httpc *c) { return c->connections; }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* How long the next wait may last: the timeout, or what is left of the GET's total if less. */
 static int wait_for(const struct atkv_httpc *c)
 {
 	if (!c->deadline_ms)
 		return c->timeout_ms;
-	int64_t left = c->deadline_ms - now_ms();
+	int64_t left = c->deadline_ms - atkv_now_ms();
 	return left <= 0 ? 0 : left < c->timeout_ms ? (int)left : c->timeout_ms;
 }
 
@@ -220,7 +214,7 @@ static int receive(struct atkv_httpc *c, char *why, size_t why_n)
 {
 	uint8_t buf[65536];
 	int ready = wait_fd(c->fd, POLLIN, wait_for(c));
-	if (ready == 0 && c->deadline_ms && now_ms() >= c->deadline_ms)
+	if (ready == 0 && c->deadline_ms && atkv_now_ms() >= c->deadline_ms)
 		return fail(why, why_n, "%s took longer than %d ms to answer", c->origin, c->total_ms);
 	if (ready != 1)
 		return ready ? fail(why, why_n, "cannot read from %s", c->origin)
@@ -328,7 +322,7 @@ int atkv_httpc_get(struct atkv_httpc *c, const char *url, const char *accept, si
 	struct url u;
 	if (parse_url(url, &u, why, why_n))
 		return -1;
-	c->deadline_ms = c->total_ms ? now_ms() + c->total_ms : 0;
+	c->deadline_ms = c->total_ms ? atkv_now_ms() + c->total_ms : 0;
 	bool reused = c->fd >= 0 && !strcmp(c->origin, u.origin);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!reused && open_conn(c, &u, why, why_n))

@@ -4,6 +4,7 @@
  * threads missing the same DID at once both fetch it). */
 #define _DEFAULT_SOURCE
 #include "identity.h"
+#include "clock.h"
 #include "diddoc.h"
 #include "didresolve.h"
 
@@ -37,13 +38,6 @@ struct atkv_identity {
 	size_t next;                  /* the oldest slot, given out next */
 	uint64_t fetches;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 struct atkv_identity *atkv_identity_new(const struct atkv_identity_options *o)
 {
@@ -165,7 +159,7 @@ int atkv_identity_key(struct atkv_identity *id, struct atkv_httpc *http, const c
 {
 	pthread_mutex_lock(&id->mu);
 	struct slot *s = find_locked(id, did);
-	int64_t started = now_ms(), age = s ? started - s->fetched_ms : 0;
+	int64_t started = atkv_now_ms(), age = s ? started - s->fetched_ms : 0;
 	/* A failure is kept fail_ttl_s: a DID that does not resolve is not asked for at every
 	 * event of it. */
 	bool fresh_enough = s && s->fetched_ms >= s->stale_before_ms &&
@@ -198,7 +192,7 @@ void atkv_identity_forget(struct atkv_identity *id, const char *did)
 	struct slot *s = find_locked(id, did);
 	/* Stale now, and so is whatever a fetch begun before brings. */
 	if (s)
-		s->stale_before_ms = now_ms();
+		s->stale_before_ms = atkv_now_ms();
 	pthread_mutex_unlock(&id->mu);
 }
 

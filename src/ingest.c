@@ -1,5 +1,6 @@
 /* ingest.c — firehose frames to KV writes (see ingest.h). */
 #include "ingest.h"
+#include "clock.h"
 #include "buckets.h"
 #include "err.h"
 #include "log.h"
@@ -212,13 +213,6 @@ static int desync(struct atkv_ingest *in, const struct atkv_event *ev, const str
 	return mark_desync(in, ev, cur, why, keep);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* ev of a desynchronized repository is not written; its rev is remembered, so that a
  * resynchronization from before it is done again, and a resynchronization is asked for unless
  * one is under way or failed a moment ago. */
@@ -231,7 +225,7 @@ static int hold(struct atkv_ingest *in, const struct atkv_event *ev, const struc
 		memcpy(cur->held_rev, ev->rev.p, ATKV_TID_LEN);
 		cur->held_rev[ATKV_TID_LEN] = '\0';
 	}
-	if (!cur->resyncing && now_ms() >= cur->retry_ms)
+	if (!cur->resyncing && atkv_now_ms() >= cur->retry_ms)
 		cur->resyncing = ask_resync(in, ev, cur, false);
 	/* A rev too far ahead is not applied later either: the repository's own snapshot decides. */
 	if (cur->resyncing && in->held && plausible)

@@ -3,6 +3,7 @@
  * a worker never waits for room to put a result. */
 #define _DEFAULT_SOURCE
 #include "resync.h"
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "prune.h"
@@ -38,13 +39,6 @@ struct atkv_resync {
 	unsigned n_workers;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Names the job's collections to prune (those it does not know by name are searched for by
  * partition). */
 static void name_collections(struct atkv_prune *p, const struct atkv_resync_job *job)
@@ -57,7 +51,7 @@ static void run(struct worker *w, const struct atkv_resync_job *job, struct atkv
 {
 	memset(r, 0, sizeof(*r));
 	r->job = *job;
-	double t0 = now_s();
+	double t0 = (double)atkv_now_ms() / 1000;
 	atkv_prune_reset(w->prune);
 	name_collections(w->prune, job);
 	if (job->kind == ATKV_RESYNC_APPLY) {
@@ -91,7 +85,7 @@ static void run(struct worker *w, const struct atkv_resync_job *job, struct atkv
 	}
 	r->job.held = NULL;
 	r->job.n_held = 0;
-	r->seconds = now_s() - t0;
+	r->seconds = (double)atkv_now_ms() / 1000 - t0;
 }
 
 static void *work(void *arg)
@@ -225,12 +219,4 @@ bool atkv_resync_next(struct atkv_resync *rs, struct atkv_resync_result *out)
 	}
 	pthread_mutex_unlock(&rs->mu);
 	return ready;
-}
-
-size_t atkv_resync_busy(struct atkv_resync *rs)
-{
-	pthread_mutex_lock(&rs->mu);
-	size_t n = rs->busy;
-	pthread_mutex_unlock(&rs->mu);
-	return n;
 }

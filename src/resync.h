@@ -71,7 +71,4 @@ int atkv_resync_push(struct atkv_resync *rs, const struct atkv_resync_job *job);
 /* A finished job's result, oldest first: true with *out filled, false when none is ready. */
 bool atkv_resync_next(struct atkv_resync *rs, struct atkv_resync_result *out);
 
-/* Jobs queued or running. */
-size_t atkv_resync_busy(struct atkv_resync *rs);
-
 #endif

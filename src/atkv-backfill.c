@@ -61,7 +61,9 @@ static const char summary[] =
 	"run beside the live builder and never undoes it. What was done is kept in the bucket backfill: run again (or restarted),\n"
 	"it resumes the listing where every repository before was done, and fetches only the\n"
 	"repositories not done yet or listed at a later revision (--force: all, from the start).\n"
-	"Accounts not yet in the bucket account are added as the source lists them.\n"
+	"Accounts not yet in the bucket account are added as the source lists them. With --verify,\n"
+	"each repository fetched gets its head in the bucket repo (unless the builder keeps one\n"
+	"already): the builder then checks the repository's next commit against the snapshot.\n"
 	"\n"
 	"Each repository's PDS comes from its DID document (did:plc through --plc, did:web over\n"
 	"HTTPS) unless --pds names one for all. Servers that answer 429 or 5xx, or not at all, are\n"
@@ -116,7 +118,7 @@ struct work {
 	int busy;
 	uint64_t repos_done, repos_failed, repos_current, records, written, kept, skipped, listed;
 	natsConnection *nc;
-	kvStore *state, *accounts;
+	kvStore *state, *accounts, *heads;
 	bool force;
 	struct atkv_backfill_options bo;
 	const struct atkv_config *config;
@@ -237,6 +239,22 @@ static void finished(struct work *w, const struct item *it, const struct atkv_ba
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* The snapshot's verified commit as the repository's head, unless the builder keeps one already
+ * (its own is newer or at least as good): the builder checks the repository's next commit
+ * against it, and knows where its keys are should they need deleting. */
+static void write_head(struct work *w, const char *did, const struct atkv_backfill_result *r)
+{
+	struct atkv_repohead head = {.known = true, .seq = -1, .partial = r->collections_partial};
+	memcpy(head.rev, r->rev, sizeof(head.rev));
+	memcpy(head.data, r->data, r->data_n);
+	head.data_n = r->data_n;
+	memcpy(head.collections, r->collections, sizeof(head.collections));
+	int rc = atkv_repoheads_create(w->heads, did, strlen(did), &head);
+	if (rc < 0)
+		atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its head could not be written to bucket %s: %s", did,
+		         ATKV_BUCKET_REPO, atkv_strerror(rc));
+}
+
 static void *worker(void *arg)
 {
 	struct work *w = arg;
@@ -259,6 +277,8 @@ static void *worker(void *arg)
 		int rc = atkv_backfill_repo(b, it.did, &r, why, sizeof(why));
 		if (rc == 0 && atkv_repostate_done(w->state, it.did, r.rev, r.records))
 			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its state could not be saved in NATS", it.did);
+		if (rc == 0 && w->bo.verify)
+			write_head(w, it.did, &r);
 		if (rc == 0 && atkv_accounts_create(w->accounts, it.did, true, NULL))
 			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but it could not be added to bucket account", it.did);
 		bool again = (rc == ATKV_E_TIMEOUT || rc == ATKV_E_NATS) && it.attempts + 1 < MAX_ATTEMPTS;
@@ -594,7 +614,9 @@ int main(int argc, char **argv)
 	    (rc = atkv_buckets_ensure(js, &limits, why, sizeof(why))) != 0 ||
 	    (rc = atkv_repostate_open(js, replicas, &w.state, why, sizeof(why))) != 0 ||
 	    (js_KeyValue(&w.accounts, js, ATKV_BUCKET_ACCOUNT) != NATS_OK &&
-	     (snprintf(why, sizeof(why), "cannot open bucket %s", ATKV_BUCKET_ACCOUNT), rc = 1))) {
+	     (snprintf(why, sizeof(why), "cannot open bucket %s", ATKV_BUCKET_ACCOUNT), rc = 1)) ||
+	    (js_KeyValue(&w.heads, js, ATKV_BUCKET_REPO) != NATS_OK &&
+	     (snprintf(why, sizeof(why), "cannot open bucket %s", ATKV_BUCKET_REPO), rc = 1))) {
 		atkv_log(ATKV_LOG_ERROR, "%s", why);
 		status = rc == ATKV_BUCKETS_MISMATCH ? 2 : 1;
 		goto out;
@@ -610,6 +632,7 @@ out:
 	free(w.q);
 	kvStore_Destroy(w.state);
 	kvStore_Destroy(w.accounts);
+	kvStore_Destroy(w.heads);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	nats_CloseAndWait(5000);

@@ -155,19 +155,24 @@ static void unknown(struct atkv_repohead *out)
 	out->partial = true;
 }
 
-void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n)
+void atkv_collections_add(char *list, bool *partial, const char *collection, size_t n)
 {
-	size_t have = strlen(head->collections);
-	for (const char *at = head->collections, *nl; (nl = strchr(at, '\n')); at = nl + 1)
+	size_t have = strlen(list);
+	for (const char *at = list, *nl; (nl = strchr(at, '\n')); at = nl + 1)
 		if ((size_t)(nl - at) == n && !memcmp(at, collection, n))
 			return;
-	if (have + n + 2 > sizeof(head->collections)) {
-		head->partial = true;
+	if (have + n + 2 > ATKV_REPOHEAD_COLLECTIONS) {
+		*partial = true;
 		return;
 	}
-	memcpy(head->collections + have, collection, n);
-	head->collections[have + n] = '\n';
-	head->collections[have + n + 1] = '\0';
+	memcpy(list + have, collection, n);
+	list[have + n] = '\n';
+	list[have + n + 1] = '\0';
+}
+
+void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n)
+{
+	atkv_collections_add(head->collections, &head->partial, collection, n);
 }
 
 /* A stored value into *out; one that is not ours reads as unknown. A desynchronized repository
@@ -258,7 +263,7 @@ static int cache(struct atkv_repoheads *h, const char *did, size_t n, const stru
 	return 0;
 }
 
-static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, const char *reason_in)
+static int render(const struct atkv_repohead *head, const char *reason_in, struct atkv_buf *json)
 {
 	/* The reason quotes what came from outside (a rev, a DID document's words), cut to length:
 	 * only printable ASCII goes into the value, so it is always valid JSON text. */
@@ -272,7 +277,7 @@ static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, co
 	size_t used;
 	if (head->data_n && !atkv_cid_parse(head->data, head->data_n, &c, &used, NULL))
 		atkv_cid_format(&c, cid);
-	h->json.len = 0;
+	json->len = 0;
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "rev", head->rev, "data", cid,
 	                      "seq", (json_int_t)head->seq, "status", head->desync ? "desynchronized" : "synced");
 	if (o && reason_in && json_object_set_new(o, "reason", json_string(reason))) {
@@ -287,9 +292,9 @@ static int render(struct atkv_repoheads *h, const struct atkv_repohead *head, co
 		o = NULL;
 	}
 	size_t need = o ? json_dumpb(o, NULL, 0, JSON_COMPACT) : 0;
-	int rc = need && !atkv_buf_reserve(&h->json, need) ? 0 : ATKV_E_NOMEM;
+	int rc = need && !atkv_buf_reserve(json, need) ? 0 : ATKV_E_NOMEM;
 	if (!rc)
-		h->json.len = json_dumpb(o, h->json.data, need, JSON_COMPACT);
+		json->len = json_dumpb(o, json->data, need, JSON_COMPACT);
 	json_decref(o);
 	return rc;
 }
@@ -310,10 +315,33 @@ int atkv_repoheads_set(struct atkv_repoheads *h, const char *did, size_t n, cons
 	pthread_mutex_lock(&h->mu);
 	int rc = cache(h, did, n, head);
 	pthread_mutex_unlock(&h->mu);
-	if (rc || (rc = render(h, head, reason)))
+	if (rc || (rc = render(head, reason, &h->json)))
 		return rc;
 	*key = h->key;
 	*json = h->json.data;
 	*len = h->json.len;
 	return 0;
+}
+
+int atkv_repoheads_create(kvStore *kv, const char *did, size_t n, const struct atkv_repohead *head)
+{
+	char key[3 * ATKV_DID_MAX + 1];
+	if (atkv_key_escape(did, n, key, sizeof(key)) < 0)
+		return ATKV_E_SYNTAX;
+	struct atkv_buf json = {0};
+	int rc = render(head, NULL, &json);
+	uint64_t rev = 0;
+	natsStatus s = rc ? NATS_OK : kvStore_Create(&rev, kv, key, json.data, (int)json.len);
+	atkv_buf_free(&json);
+	if (rc)
+		return rc;
+	/* kvStore_Create fails with the server's "wrong last sequence" when the key holds a value. */
+	if (s == NATS_OK)
+		return 0;
+	kvEntry *e = NULL;
+	if (kvStore_Get(&e, kv, key) == NATS_OK) {
+		kvEntry_Destroy(e);
+		return 1;
+	}
+	return ATKV_E_NATS;
 }

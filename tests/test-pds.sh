@@ -343,6 +343,8 @@ if other_nats store2; then
 	grep -q "3/3 repositories (0 already current)" "$tmp/backfill1.log" || diag_file "$tmp/backfill1.log" 10
 	echo "backfilled $url2 once" >&3
 	expect_line 300 checked "the backfilled store compared with the PDS"
+	echo "heads $url2 backfilled" >&3
+	expect_line 120 checked "the heads atkv-backfill left compared with the PDS"
 	backfill "$url2" backfill2.log
 	check "run again: the 3 repositories already current, nothing fetched" \
 		grep -q "3/3 repositories (3 already current), 0 records" "$tmp/backfill2.log"
@@ -385,6 +387,12 @@ if other_nats store3; then
 
 		echo "checklive $url2 $live_seq" >&3
 		expect_line 300 checked "the store of the builder and the backfills compared with the PDS"
+		# The backfills' heads and the builder's together: every commit chained on whichever
+		# was there, and the heads end where the PDS is.
+		echo "heads $url2" >&3
+		expect_line 120 checked "the heads of the builder and the backfills compared with the PDS"
+		check "no repository desynchronized beside the backfills" \
+			[ "$(grep -c "desynchronized" "$tmp/builder3.log")" = 0 ]
 	fi
 	stop "$builder3_pid"
 	stop "$pid2"

@@ -16,7 +16,10 @@
  *     repository is resynchronized from a PDS of the test, its records written, a key the
  *     repository does not hold deleted, the commits held meanwhile applied after the PDS's
  *     (older) snapshot; another account's last commits never sent, then a #sync: resynchronized
- *     too. The store equals the one of the whole feed. */
+ *     too. The store equals the one of the whole feed.
+ *   - atkv-backfill halfway through another feed leaves each repository's head; the builder
+ *     reading the rest checks the first commits against them (one left out breaks the chain),
+ *     and a backfill run again leaves the builder's newer heads. */
 #define _GNU_SOURCE
 #include "capture.h"
 #include "commit.h"
@@ -36,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BUILDER "src/atkv-builder"
@@ -738,6 +742,196 @@ out:
 	atkv_buf_free(&doc);
 }
 
+/* A store atkv-backfill filled halfway through a feed, then a builder reading the rest: the
+ * backfill leaves each repository's head (rev, data, collections) in bucket repo, and the
+ * builder checks the first commits after it against them — one account's first commit after
+ * the snapshot is left out, so its next breaks the chain and it is resynchronized (without the
+ * head, that commit would have been taken as the account's first). 3 accounts, 20 commits
+ * each, the backfill after the 10th. */
+#define BF_ACCOUNTS 3
+#define BF_COMMITS 60
+#define BF_SNAPSHOT 30  /* commits made when the backfill fetches the repositories */
+#define BF_VICTIM 1
+
+/* The account of feed f that ev (decoded by fh from frame) is a commit of, or -1. */
+static long account_in(struct signedfeed *f, struct atkv_firehose *fh, const struct atkv_buf *frame,
+                       char rev[ATKV_TID_LEN + 1])
+{
+	const struct atkv_event *ev;
+	struct atkv_err err = {0};
+	char did[ATKV_DID_MAX + 1];
+	if (atkv_firehose_decode(fh, (const uint8_t *)frame->data, frame->len, &ev, &err) || ev->did.n > ATKV_DID_MAX ||
+	    ev->rev.n != ATKV_TID_LEN)
+		return -1;
+	snprintf(did, sizeof(did), "%.*s", (int)ev->did.n, ev->did.p);
+	snprintf(rev, ATKV_TID_LEN + 1, "%.*s", (int)ev->rev.n, ev->rev.p);
+	return sf_find(f, did);
+}
+
+/* Runs atkv-backfill on the store for the DIDs given; its exit status, or -1. */
+static int run_backfill(struct store *s, const char *const *dids, size_t n, const char *option, const char *log_name)
+{
+	char plc[64], log[128];
+	snprintf(plc, sizeof(plc), "http://127.0.0.1:%d", plc_port);
+	snprintf(log, sizeof(log), "%s/%s.log", tmp, log_name);
+	char *argv[16] = {"src/atkv-backfill", "--config", "/dev/null", "--nats", s->server.url, "--plc", plc,
+	                  "--log-level", "debug", (char *)option};
+	size_t argc = option ? 10 : 9;
+	for (size_t i = 0; i < n && argc < 15; i++)
+		argv[argc++] = (char *)dids[i];
+	pid_t p = spawn(argv, NULL, log);
+	int st = 0;
+	for (int t = 0; p > 0 && t < 60000 && spawn_running(p, &st); t += 50)
+		sleep_ms(50);
+	if (p > 0 && spawn_running(p, &st)) {
+		spawn_stop(p, SIGKILL, 5000);
+		return -1;
+	}
+	return p > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void backfilled_feed(void)
+{
+	char dir[128], ref_path[160], live_path[160], pds[64];
+	snprintf(dir, sizeof(dir), "%s/backfilled", tmp);
+	mkdir(dir, 0700);
+	snprintf(ref_path, sizeof(ref_path), "%s/all.bin", dir);
+	snprintf(live_path, sizeof(live_path), "%s/live.bin", dir);
+	snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
+	struct signedfeed *f = sf_new(BF_ACCOUNTS, 9000);
+	struct atkv_buf frames[BF_COMMITS] = {0}, doc = ATKV_BUF_INIT;
+	struct atkv_buf *cars = calloc(BF_ACCOUNTS, sizeof(*cars));
+	char mid_rev[BF_ACCOUNTS][ATKV_TID_LEN + 1] = {{0}};
+	const char *dids[BF_ACCOUNTS];
+	struct atkv_firehose *fh = atkv_firehose_new();
+	int64_t last = 0;
+	for (int i = 0; i < BF_COMMITS; i++) {
+		last = sf_commit(f, &frames[i]);
+		char rev[ATKV_TID_LEN + 1];
+		long a = i < BF_SNAPSHOT ? account_in(f, fh, &frames[i], rev) : -1;
+		if (a >= 0)
+			memcpy(mid_rev[a], rev, sizeof(rev));
+		if (i == BF_SNAPSHOT - 1)
+			for (size_t k = 0; k < BF_ACCOUNTS; k++)
+				sf_repo_car(f, k, &cars[k]);
+	}
+	for (size_t k = 0; k < BF_ACCOUNTS; k++) {
+		dids[k] = sf_did(f, k);
+		sf_did_doc(f, k, pds, &doc);
+		json_object_set_new(docs, dids[k], json_loadb(doc.data, doc.len, 0, NULL));
+	}
+	/* The relay's part: what came after the snapshot, without the victim's first commit. */
+	struct atkv_buf live[BF_COMMITS];
+	size_t n_live = 0;
+	bool left_out = false;
+	for (int i = BF_SNAPSHOT; i < BF_COMMITS; i++) {
+		char rev[ATKV_TID_LEN + 1];
+		if (!left_out && account_in(f, fh, &frames[i], rev) == BF_VICTIM) {
+			left_out = true;
+			continue;
+		}
+		live[n_live++] = frames[i];
+	}
+	feed = f;
+	feed_cars = cars;
+	struct store ref = {0}, s = {0};
+	int port_ref = 0, port_live = 0;
+	char dir_ref[160], dir_live[160];
+	snprintf(dir_ref, sizeof(dir_ref), "%s/ref", dir);
+	snprintf(dir_live, sizeof(dir_live), "%s/live", dir);
+	mkdir(dir_ref, 0700);
+	mkdir(dir_live, 0700);
+	pid_t r_ref = -1, r_live = -1;
+	if (!left_out || sf_write_capture(ref_path, frames, BF_COMMITS) || sf_write_capture(live_path, live, n_live) ||
+	    (r_ref = spawn_replay(dir_ref, ref_path, NULL, &port_ref)) < 0 ||
+	    (r_live = spawn_replay(dir_live, live_path, NULL, &port_live)) < 0 || !store_open(&ref, "backfilled-ref") ||
+	    !store_open(&s, "backfilled")) {
+		tap_ok(false, "backfilled: the captures, their replays and nats-servers");
+		goto out;
+	}
+	tap_ok(start_builder(&ref, port_ref, "--verify=false", "backfilled-ref") > 0 && wait_cursor(&ref, last, 60000),
+	       "backfilled: %d signed commits of %d accounts stored by an unverifying builder", BF_COMMITS, BF_ACCOUNTS);
+	json_t *want = open_buckets(&ref) ? snapshot_of(ref.js, ref.record, false) : json_object();
+
+	int rc1 = run_backfill(&s, dids, 1, "--verify=false", "backfill-unverified");
+	json_t *h = open_buckets(&s) ? head_of(&s, dids[0]) : NULL;
+	tap_ok(rc1 == 0 && !h, "backfilled: atkv-backfill --verify=false writes no head (exit %d)", rc1);
+	json_decref(h);
+	int rc2 = run_backfill(&s, dids, BF_ACCOUNTS, "--force", "backfill");
+	int heads_ok = 0;
+	for (size_t k = 0; k < BF_ACCOUNTS; k++) {
+		h = head_of(&s, dids[k]);
+		json_t *c = json_object_get(h, "collections");
+		const char *rev = json_string_value(json_object_get(h, "rev"));
+		const char *data = json_string_value(json_object_get(h, "data"));
+		const char *status = json_string_value(json_object_get(h, "status"));
+		if (rev && !strcmp(rev, mid_rev[k]) && data && *data && status && !strcmp(status, "synced") &&
+		    json_integer_value(json_object_get(h, "seq")) == -1 && json_array_size(c) == 1 &&
+		    !strcmp(json_string_value(json_array_get(c, 0)) ? json_string_value(json_array_get(c, 0)) : "",
+		            "app.bsky.feed.like"))
+			heads_ok++;
+		else
+			tap_note("head of %s: %s", dids[k], h ? json_dumps(h, JSON_COMPACT) : "none");
+		json_decref(h);
+	}
+	tap_ok(rc2 == 0 && heads_ok == BF_ACCOUNTS,
+	       "backfilled: atkv-backfill (verifying) leaves each repository's head: its rev, data and collection, "
+	       "seq -1, synced (%d of %d; exit %d)",
+	       heads_ok, BF_ACCOUNTS, rc2);
+
+	/* The PDS has moved on: a resynchronization gets the repositories as they end. */
+	for (size_t k = 0; k < BF_ACCOUNTS; k++)
+		sf_repo_car(f, k, &cars[k]);
+	tap_ok(start_builder(&s, port_live, NULL, "backfilled") > 0 && wait_cursor(&s, last, 60000),
+	       "backfilled: a verifying builder reads what came after the snapshot");
+	bool settled = false;
+	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
+		settled = metric(&s, "atkv_builder_resyncs_total") >= 1 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
+	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
+	       "backfilled: the first commits chain on the backfill's heads; the victim's, after the one left out, "
+	       "does not");
+	tap_ok(settled && metric(&s, "atkv_builder_resync_failures_total") == 0 &&
+	           metric(&s, "atkv_builder_desynchronized_total") == 1,
+	       "backfilled: that one repository is resynchronized, and no other");
+	char diff[512];
+	json_t *got = snapshot_of(s.js, s.record, false);
+	tap_ok(json_object_size(want) == BF_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),
+	       "backfilled: the store equals the one of the whole feed (%zu records) %s", json_object_size(got), diff);
+	json_decref(got);
+	json_decref(want);
+	/* The builder's heads are newer: a backfill run again leaves them. */
+	h = head_of(&s, dids[0]);
+	char *before = h ? json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(h);
+	int rc3 = run_backfill(&s, dids, 1, "--force", "backfill-again");
+	h = head_of(&s, dids[0]);
+	char *after = h ? json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	tap_ok(rc3 == 0 && before && after && !strcmp(before, after) && json_integer_value(json_object_get(h, "seq")) > 0 &&
+	           json_array_size(json_object_get(h, "collections")) == 1,
+	       "backfilled: the builder's head (still knowing the collection) is left by a backfill run again: %s",
+	       after ? after : "none");
+	json_decref(h);
+	free(before);
+	free(after);
+out:
+	store_close(&ref);
+	store_close(&s);
+	if (r_ref > 0)
+		spawn_stop(r_ref, SIGTERM, 5000);
+	if (r_live > 0)
+		spawn_stop(r_live, SIGTERM, 5000);
+	feed = NULL;
+	feed_cars = NULL;
+	for (size_t k = 0; k < BF_ACCOUNTS; k++)
+		atkv_buf_free(&cars[k]);
+	free(cars);
+	for (int i = 0; i < BF_COMMITS; i++)
+		atkv_buf_free(&frames[i]);
+	atkv_buf_free(&doc);
+	atkv_firehose_free(fh);
+	sf_free(f);
+}
+
 int main(void)
 {
 	snprintf(tmp, sizeof(tmp), "/tmp/atkv-test-verify-XXXXXX");
@@ -791,6 +985,7 @@ int main(void)
 	store_close(&ref);
 	store_close(&s);
 	spawn_stop(replay, SIGTERM, 5000);
+	backfilled_feed();
 	generated_feed();
 	httpserver_stop(plc);
 	json_decref(want);

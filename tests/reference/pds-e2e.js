@@ -490,6 +490,40 @@ async function check(pdsUrl, lastSeq, activity, natsUrl = NATS_URL) {
   }
 }
 
+// Each repository's head in bucket repo is where the PDS is: its rev, synced, and (the head
+// atkv-backfill leaves, seq -1) exactly the collections describeRepo lists; a builder's head
+// may list collections emptied since, never fewer.
+async function checkHeads(pdsUrl, natsUrl, backfilled) {
+  const nc = await connect({ servers: natsUrl, timeout: 5000, maxReconnectAttempts: 3 })
+  try {
+    const kv = await nc.jetstream().views.kv('repo', { bindOnly: true })
+    const repos = await paginate(async (c) => {
+      const r = await xrpc(pdsUrl, 'com.atproto.sync.listRepos', { limit: 100, cursor: c })
+      return { items: r.repos, cursor: r.cursor }
+    })
+    for (const repo of repos) {
+      const desc = await xrpc(pdsUrl, 'com.atproto.repo.describeRepo', { repo: repo.did })
+      const e = await kv.get(escapeToken(repo.did))
+      const head = e && e.operation === 'PUT' ? JSON.parse(decoder.decode(e.value)) : null
+      const listed = head && Array.isArray(head.collections) ? head.collections : []
+      const missing = desc.collections.filter((c) => !listed.includes(c))
+      const ok =
+        head !== null &&
+        head.rev === repo.rev &&
+        head.status === 'synced' &&
+        typeof head.data === 'string' &&
+        head.data.length > 0 &&
+        (!backfilled || (head.seq === -1 && listed.length === desc.collections.length && missing.length === 0)) &&
+        (backfilled || !Array.isArray(head.collections) || missing.length === 0)
+      tap(ok, `${desc.handle}: head ${head ? `${head.status} at rev ${head.rev}` : 'missing'} (PDS ${repo.rev}), ` +
+        `${listed.length} collections listed (${desc.collections.length} on the PDS)`)
+      if (!ok) diag(`head of ${repo.did}: ${JSON.stringify(head)}`)
+    }
+  } finally {
+    await nc.close()
+  }
+}
+
 // KV_record holds exactly one message per key: no record was written twice.
 async function checkOnce(natsUrl) {
   const nc = await connect({ servers: natsUrl, timeout: 5000, maxReconnectAttempts: 3 })
@@ -691,7 +725,8 @@ async function main() {
     out(JSON.stringify({ likes: accounts }))
 
     // "backfilled NATS_URL [once]": the store atkv-backfill filled there, compared the same
-    // way (once: and KV_record holds one message per key, nothing written twice);
+    // way (once: and KV_record holds one message per key, nothing written twice); "heads
+    // NATS_URL [backfilled]": the store's heads in bucket repo are the PDS's;
     // "churn": writes, updates and deletes for several seconds ("churning" first, "churned"
     // with the last seq at the end); "checklive NATS_URL SEQ": a store a builder keeps,
     // compared once its cursor reaches SEQ; "likes": each account's likes written again.
@@ -703,6 +738,9 @@ async function main() {
         if (cmd === 'backfilled' || cmd === 'checklive') {
           await check(pdsUrl, cmd === 'checklive' ? Number(arg) : null, activity, url)
           if (arg === 'once') await checkOnce(url)
+          out(JSON.stringify({ checked: true }))
+        } else if (cmd === 'heads') {
+          await checkHeads(pdsUrl, url, arg === 'backfilled')
           out(JSON.stringify({ checked: true }))
         } else if (cmd === 'churn') {
           out(JSON.stringify({ churning: true }))

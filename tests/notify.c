@@ -21,9 +21,14 @@ static void *reader(void *arg)
 		d[got] = '\0';
 		pthread_mutex_lock(&mu);
 		size_t len = strlen(text);
-		/* Keep the newest messages when the buffer fills. */
-		if (len + (size_t)got + 2 > sizeof(text))
-			len = 0;
+		/* Keep the newest messages when the buffer fills: the older half goes, from a line
+		 * boundary (never all at once, which a check could fall between). */
+		if (len + (size_t)got + 2 > sizeof(text)) {
+			char *keep = strchr(text + len / 2, '\n');
+			size_t from = keep ? (size_t)(keep + 1 - text) : len;
+			memmove(text, text + from, len - from + 1);
+			len -= from;
+		}
 		snprintf(text + len, sizeof(text) - len, "%s\n", d);
 		pthread_mutex_unlock(&mu);
 	}

@@ -383,7 +383,7 @@ int main(void)
 		consumer_floors(&delivered, &acked);
 		consumer_state(&pending, &ack_pending);
 		if (acked > acked_at_kill || (ack_pending_at_kill > 0 && ack_pending < ack_pending_at_kill) ||
-		    now_ms() - o.killed_ms >= 90000)
+		    now_ms() - o.killed_ms >= 180000)
 			break;
 		sleep_ms(100);
 	}

@@ -87,7 +87,12 @@ static void builder_crashes(void)
 	int mid = 0, backwards = 0, kill_progress = 0;
 	int64_t before = -1;
 	for (int k = 0; k < KILLS; k++) {
+		/* Each life timed from its connection to the relay: start-up (slow under a sanitizer)
+		 * must not eat it. */
+		int connected = tap_count_in_file(tmp, "builder.log", "connected to ws://");
 		pid_t b = start_builder();
+		for (int t = 0; t < 10000 && tap_count_in_file(tmp, "builder.log", "connected to ws://") <= connected; t += 20)
+			sleep_ms(20);
 		sleep_ms(random_ms(300, 3000));
 		spawn_stop(b, SIGKILL, 5000);
 		int64_t at = expected_stored_cursor(js);

@@ -145,10 +145,10 @@ fi
 # Horizontal scaling: two processes, each with half of the 16 partitions, at the same time. Every
 # record counted exactly once between them: their counts add up to the whole, and each had some.
 if $matched; then
-	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 500 --partitions 0x00ff app.bsky \
+	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 3000 --partitions 0x00ff app.bsky \
 		>"$tmp/counts.low" 2>"$tmp/count.err" &
 	low_pid=$!
-	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 500 --partitions 0xff00 app.bsky \
+	LD_LIBRARY_PATH=$libdir "$tmp/count-records" --nats "$nats_url" --idle 3000 --partitions 0xff00 app.bsky \
 		>"$tmp/counts.high" 2>>"$tmp/count.err"
 	wait "$low_pid"
 	cat "$tmp/counts.low" "$tmp/counts.high" | awk '{n[$1] += $2} END {for (c in n) print c, n[c]}' | sort >"$tmp/counts.sum"

@@ -474,7 +474,9 @@ else
 	diag_file "$tmp/backfill-start.log"
 fi
 records=$(grep -o '"path"' <(sed -n 1p "$top/tests/data/repo-expected.jsonl") | wc -l)
-if sys journalctl -u atkv-backfill --no-pager -o cat | grep -q "1/1 repositories (0 already current), $records records ($records written"; then
+backfill_said() { sys journalctl -u atkv-backfill --no-pager -o cat | grep -q "1/1 repositories (0 already current), $records records ($records written"; }
+# journald may write the last lines a moment after the unit ends.
+if wait_for 15 backfill_said; then
 	ok "journalctl -u atkv-backfill: 1/1 repositories, $records records written"
 else
 	notok "journalctl -u atkv-backfill: 1/1 repositories, $records records written"
@@ -514,7 +516,8 @@ else
 	# shellcheck disable=SC2086
 	diag_units $units
 fi
-if grep -q "stopped at cursor $last_seq\$" <(sys journalctl -u atkv-builder --since "$since" --no-pager -o cat); then
+stopped_said() { grep -q "stopped at cursor $last_seq\$" <(sys journalctl -u atkv-builder --since "$since" --no-pager -o cat); }
+if wait_for 15 stopped_said; then
 	ok "the builder drained its writes and saved its cursor on SIGTERM: 'stopped at cursor $last_seq'"
 else
 	notok "the builder saved its cursor on SIGTERM ('stopped at cursor $last_seq')"

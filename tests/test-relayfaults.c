@@ -260,6 +260,8 @@ struct scenario {
 	unsigned reconnects;
 	const char *log_says;
 	long max_message;                     /* --max-message; 0: the default */
+	int relay_timeout;                    /* --relay-timeout; 0: 10 s, so that only a stall
+	                                       * made on purpose (not a loaded machine) reconnects */
 };
 
 struct relay {
@@ -544,12 +546,13 @@ static void show_log_tail(const char *text, int lines)
 
 static pid_t start_builder(const struct scenario *sc, int relay_port, int metrics_port)
 {
-	char relay[64], metrics[64], max[32], log[160];
+	char relay[64], metrics[64], max[32], log[160], timeout[32];
 	snprintf(relay, sizeof(relay), "ws://127.0.0.1:%d", relay_port);
 	snprintf(metrics, sizeof(metrics), "--metrics=127.0.0.1:%d", metrics_port);
 	snprintf(max, sizeof(max), "--max-message=%ld", sc->max_message ? sc->max_message : DEFAULT_MAX_MESSAGE);
 	snprintf(log, sizeof(log), "%s/%s.log", tmp, sc->name);
-	char *argv[] = {BUILDER, "--nats", server.url, "--relay", relay, "--config", "/dev/null", "--verify=false", "--relay-timeout", "2000",
+	snprintf(timeout, sizeof(timeout), "--relay-timeout=%d", sc->relay_timeout ? sc->relay_timeout : 10000);
+	char *argv[] = {BUILDER, "--nats", server.url, "--relay", relay, "--config", "/dev/null", "--verify=false", timeout,
 	                metrics, max, NULL};
 	return spawn(argv, NULL, log);
 }
@@ -709,7 +712,7 @@ int main(void)
 	sc[n].faults[sc[n].n_faults++] = fault_at(FAULT_HANGUP, 100);
 	n++;
 
-	sc[n] = (struct scenario){.name = "b-stall-mid-frame", .reconnects = 1,
+	sc[n] = (struct scenario){.name = "b-stall-mid-frame", .reconnects = 1, .relay_timeout = 2000,
 	                          .log_says = "nothing from the relay for 2000 ms, not even a pong"};
 	sc[n].faults[sc[n].n_faults++] = fault_at(FAULT_STALL, 70);
 	n++;

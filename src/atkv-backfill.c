@@ -15,6 +15,8 @@
 #include "log.h"
 #include "natsconn.h"
 #include "repostate.h"
+#include "repohead.h"
+#include "tid.h"
 #include "systemd.h"
 
 #include <atkv/error.h>
@@ -239,16 +241,23 @@ static void finished(struct work *w, const struct item *it, const struct atkv_ba
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* The snapshot's verified commit as the repository's head, unless the builder keeps one already
- * (its own is newer or at least as good): the builder checks the repository's next commit
- * against it, and knows where its keys are should they need deleting. */
+/* The snapshot's verified commit as the repository's head, unless the builder keeps one
+ * already (its chain goes on from its own): the verifying builder checks the repository's
+ * next commit against it. The head lists no collections: the store may hold keys of the
+ * repository that the snapshot no longer has (written before, or by a builder that does not
+ * verify), and a list taken for complete would leave them when the account is pruned. */
 static void write_head(struct work *w, const char *did, const struct atkv_backfill_result *r)
 {
-	struct atkv_repohead head = {.known = true, .seq = -1, .partial = r->collections_partial};
+	/* A rev in the future would make every real commit after it look stale, for good. */
+	if (!r->data_n || !atkv_tid_plausible(r->rev, strlen(r->rev))) {
+		atkv_log(ATKV_LOG_WARNING, "%s: no head written: its commit (rev %s) is in the future or has no data CID",
+		         did, r->rev);
+		return;
+	}
+	struct atkv_repohead head = {.known = true, .seq = -1, .partial = true};
 	memcpy(head.rev, r->rev, sizeof(head.rev));
 	memcpy(head.data, r->data, r->data_n);
 	head.data_n = r->data_n;
-	memcpy(head.collections, r->collections, sizeof(head.collections));
 	int rc = atkv_repoheads_create(w->heads, did, strlen(did), &head);
 	if (rc < 0)
 		atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its head could not be written to bucket %s: %s", did,
@@ -275,10 +284,11 @@ static void *worker(void *arg)
 			continue;
 		}
 		int rc = atkv_backfill_repo(b, it.did, &r, why, sizeof(why));
-		if (rc == 0 && atkv_repostate_done(w->state, it.did, r.rev, r.records))
-			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its state could not be saved in NATS", it.did);
+		/* The head first: a repository marked done is not fetched again to write it. */
 		if (rc == 0 && w->bo.verify)
 			write_head(w, it.did, &r);
+		if (rc == 0 && atkv_repostate_done(w->state, it.did, r.rev, r.records))
+			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but its state could not be saved in NATS", it.did);
 		if (rc == 0 && atkv_accounts_create(w->accounts, it.did, true, NULL))
 			atkv_log(ATKV_LOG_WARNING, "%s: backfilled, but it could not be added to bucket account", it.did);
 		bool again = (rc == ATKV_E_TIMEOUT || rc == ATKV_E_NATS) && it.attempts + 1 < MAX_ATTEMPTS;

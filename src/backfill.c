@@ -124,8 +124,6 @@ static int on_record(void *arg, const struct atkv_repo_record *r)
 	struct job *j = arg;
 	char key[ATKV_KEY_MAX + 1], cid[ATKV_CID_STR_MAX];
 	j->res->records++;
-	if (r->collection_n)
-		atkv_collections_add(j->res->collections, &j->res->collections_partial, r->path, r->collection_n);
 	bool keyed = r->rkey &&
 	             atkv_key_build(key, sizeof(key), j->did, strlen(j->did), r->path, r->collection_n, r->rkey, r->rkey_n) >= 0;
 	/* The repository holds it, written or not: a resynchronization must not delete its key. */

@@ -14,7 +14,6 @@
 #include "buf.h"
 #include "cid.h"
 #include "prune.h"
-#include "repohead.h"
 
 struct atkv_backfill;
 
@@ -37,8 +36,6 @@ struct atkv_backfill_result {
 	uint8_t data[ATKV_CID_MAX_BYTES]; /* the commit's data (MST root) CID */
 	size_t data_n;
 	uint64_t applied;            /* held commits applied after the snapshot */
-	char collections[ATKV_REPOHEAD_COLLECTIONS]; /* of the snapshot's records, "nsid\n" each */
-	bool collections_partial;    /* more than fit in collections */
 	int http_status;             /* of the getRepo answer (0 when none came) */
 	int64_t retry_after_s;       /* what the server asked to wait, or -1 */
 };

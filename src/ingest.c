@@ -265,6 +265,14 @@ static int write_verified(struct atkv_ingest *in, const struct atkv_event *ev, c
 			return rc;
 		return write_head(in, ev, &cur, NULL);
 	}
+	/* Behind a snapshot (a resynchronization's or a backfill's): the relay lags the PDS, and
+	 * the snapshot has the commit already. Nothing is wrong. */
+	if (!newer && cur.seq < 0) {
+		atkv_log_event(ATKV_LOG_DEBUG,
+		               &(struct atkv_log_at){.seq = ev->seq, .did = ev->did.p, .did_n = (int)ev->did.n},
+		               "commit skipped: the repository's snapshot at rev %s has it", cur.rev);
+		return 0;
+	}
 	if (!newer) {
 		skip(in, ATKV_INGEST_STALE, ev, NULL, "commit skipped: rev %.*s is not above the repository's %s",
 		     (int)ev->rev.n, ev->rev.p, cur.rev);

@@ -155,24 +155,19 @@ static void unknown(struct atkv_repohead *out)
 	out->partial = true;
 }
 
-void atkv_collections_add(char *list, bool *partial, const char *collection, size_t n)
-{
-	size_t have = strlen(list);
-	for (const char *at = list, *nl; (nl = strchr(at, '\n')); at = nl + 1)
-		if ((size_t)(nl - at) == n && !memcmp(at, collection, n))
-			return;
-	if (have + n + 2 > ATKV_REPOHEAD_COLLECTIONS) {
-		*partial = true;
-		return;
-	}
-	memcpy(list + have, collection, n);
-	list[have + n] = '\n';
-	list[have + n + 1] = '\0';
-}
-
 void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n)
 {
-	atkv_collections_add(head->collections, &head->partial, collection, n);
+	size_t have = strlen(head->collections);
+	for (const char *at = head->collections, *nl; (nl = strchr(at, '\n')); at = nl + 1)
+		if ((size_t)(nl - at) == n && !memcmp(at, collection, n))
+			return;
+	if (have + n + 2 > sizeof(head->collections)) {
+		head->partial = true;
+		return;
+	}
+	memcpy(head->collections + have, collection, n);
+	head->collections[have + n] = '\n';
+	head->collections[have + n + 1] = '\0';
 }
 
 /* A stored value into *out; one that is not ours reads as unknown. A desynchronized repository

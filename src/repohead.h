@@ -39,11 +39,7 @@ struct atkv_repohead {
 	int64_t retry_ms;                   /* a failed resynchronization is asked again after */
 };
 
-/* Adds collection[0..n) to list (ATKV_REPOHEAD_COLLECTIONS bytes, "nsid\n" each) unless it is
- * there; one that does not fit sets *partial. Cannot fail. */
-void atkv_collections_add(char *list, bool *partial, const char *collection, size_t n);
-
-/* atkv_collections_add on head's list. */
+/* Adds collection[0..n) to head's list; one that does not fit makes it partial. Cannot fail. */
 void atkv_repohead_add_collection(struct atkv_repohead *head, const char *collection, size_t n);
 
 struct atkv_repoheads;
@@ -75,9 +71,9 @@ int atkv_repoheads_put(struct atkv_repoheads *h, const char *did, size_t n, cons
 int atkv_repoheads_set(struct atkv_repoheads *h, const char *did, size_t n, const struct atkv_repohead *head,
                        const char *reason, const char **key, const char **json, size_t *len);
 
-/* Writes head as did's into bucket kv unless the bucket holds one already (whoever wrote that
- * knows more: this is for a snapshot taken beside the live builder). Returns 0 when written, 1
- * when there was one, ATKV_E_SYNTAX, ATKV_E_NOMEM or ATKV_E_NATS. */
+/* Writes head as did's into bucket kv unless the bucket holds one already: for a snapshot
+ * taken beside the live builder, whose own chain, once it has one, must go on undisturbed.
+ * Returns 0 when written, 1 when there was one, ATKV_E_SYNTAX, ATKV_E_NOMEM or ATKV_E_NATS. */
 int atkv_repoheads_create(kvStore *kv, const char *did, size_t n, const struct atkv_repohead *head);
 
 #endif

@@ -35,12 +35,17 @@ struct signedfeed {
 
 static const char b32sort[] = "234567abcdefghijklmnopqrstuvwxyz";
 
-static void next_tid(struct signedfeed *f, char out[14])
+static void tid_at(uint64_t us, char out[14])
 {
-	uint64_t v = ++f->clock_us << 10;
+	uint64_t v = us << 10;
 	for (int i = 12; i >= 0; i--, v >>= 5)
 		out[i] = b32sort[v & 31];
 	out[13] = '\0';
+}
+
+static void next_tid(struct signedfeed *f, char out[14])
+{
+	tid_at(++f->clock_us, out);
 }
 
 struct signedfeed *sf_new(size_t accounts, int64_t first_seq)
@@ -249,6 +254,15 @@ void sf_repo_car(struct signedfeed *f, size_t i, struct atkv_buf *out)
 	struct account *a = &f->a[i];
 	atkv_buf_reset(out);
 	rb_repo_car_signed(f->h, a->did, a->rev[0] ? a->rev : "2222222222222", a->keys, a->records, a->n, &a->key, out);
+}
+
+void sf_repo_car_at(struct signedfeed *f, size_t i, int64_t at_us, struct atkv_buf *out)
+{
+	struct account *a = &f->a[i];
+	char rev[14];
+	tid_at((uint64_t)at_us, rev);
+	atkv_buf_reset(out);
+	rb_repo_car_signed(f->h, a->did, rev, a->keys, a->records, a->n, &a->key, out);
 }
 
 int sf_write_capture(const char *path, const struct atkv_buf *frames, size_t n)

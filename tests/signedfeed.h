@@ -35,6 +35,9 @@ void sf_did_doc(const struct signedfeed *f, size_t i, const char *pds, struct at
 /* The CAR of account i's repository as it is now (getRepo), into out (replaced). */
 void sf_repo_car(struct signedfeed *f, size_t i, struct atkv_buf *out);
 
+/* The same, its commit at a rev of time at_us (µs since the epoch): a PDS whose clock is off. */
+void sf_repo_car_at(struct signedfeed *f, size_t i, int64_t at_us, struct atkv_buf *out);
+
 /* Writes frames[0..n) as a capture file (capture.h). Returns 0 or -1. */
 int sf_write_capture(const char *path, const struct atkv_buf *frames, size_t n);
 

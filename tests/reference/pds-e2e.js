@@ -490,9 +490,9 @@ async function check(pdsUrl, lastSeq, activity, natsUrl = NATS_URL) {
   }
 }
 
-// Each repository's head in bucket repo is where the PDS is: its rev, synced, and (the head
-// atkv-backfill leaves, seq -1) exactly the collections describeRepo lists; a builder's head
-// may list collections emptied since, never fewer.
+// Each repository's head in bucket repo is where the PDS is: its rev, synced; the head
+// atkv-backfill leaves has seq -1 and claims no collections (the store may hold more than the
+// snapshot); a builder's head that lists them may list collections emptied since, never fewer.
 async function checkHeads(pdsUrl, natsUrl, backfilled) {
   const nc = await connect({ servers: natsUrl, timeout: 5000, maxReconnectAttempts: 3 })
   try {
@@ -513,10 +513,11 @@ async function checkHeads(pdsUrl, natsUrl, backfilled) {
         head.status === 'synced' &&
         typeof head.data === 'string' &&
         head.data.length > 0 &&
-        (!backfilled || (head.seq === -1 && listed.length === desc.collections.length && missing.length === 0)) &&
+        (!backfilled || (head.seq === -1 && !Array.isArray(head.collections))) &&
         (backfilled || !Array.isArray(head.collections) || missing.length === 0)
-      tap(ok, `${desc.handle}: head ${head ? `${head.status} at rev ${head.rev}` : 'missing'} (PDS ${repo.rev}), ` +
-        `${listed.length} collections listed (${desc.collections.length} on the PDS)`)
+      const lists = head && Array.isArray(head.collections) ? `${listed.length} collections listed` : 'no collections claimed'
+      tap(ok, `${desc.handle}: head ${head ? `${head.status} at rev ${head.rev}, seq ${head.seq}` : 'missing'} ` +
+        `(PDS ${repo.rev}), ${lists} (${desc.collections.length} on the PDS)`)
       if (!ok) diag(`head of ${repo.did}: ${JSON.stringify(head)}`)
     }
   } finally {

@@ -15,6 +15,7 @@
 #include "natsconn.h"
 #include "relay.h"
 #include "resync.h"
+#include "resyncnote.h"
 #include "tid.h"
 #include "systemd.h"
 #include "verifier.h"
@@ -120,6 +121,8 @@ struct builder {
 	struct atkv_resync *resync;     /* NULL when not verifying */
 	struct asked *asked;            /* resynchronizations asked for, RESYNC_ASKED_MAX */
 	size_t n_asked;
+	bool notes_left;                /* bucket cursor notes resynchronizations not in asked */
+	int64_t last_notes_ms;
 	uint64_t resyncs, resync_failures, purges, applied;
 	size_t held_bytes;              /* of every asked's held commits, kept or in a job */
 	struct atkv_ingest in;
@@ -521,6 +524,7 @@ static bool room_for_purge(struct builder *b)
 			atkv_repoheads_put(b->heads, a->job.did, strlen(a->job.did), &head);
 		}
 		drop_asked(b, a);
+		b->notes_left = true;
 		return true;
 	}
 	return false;
@@ -540,8 +544,12 @@ static bool ask_resync(void *arg, const char *did, size_t n, const struct atkv_r
 		}
 		return true;
 	}
-	if (n > ATKV_DID_MAX || (b->n_asked == RESYNC_ASKED_MAX && !(purge && room_for_purge(b))))
+	if (n > ATKV_DID_MAX)
 		return false;
+	if (b->n_asked == RESYNC_ASKED_MAX && !(purge && room_for_purge(b))) {
+		b->notes_left = true; /* its note is read again once there is room */
+		return false;
+	}
 	a = &b->asked[b->n_asked++];
 	memset(a, 0, sizeof(*a));
 	memcpy(a->job.did, did, n);
@@ -593,6 +601,14 @@ static void put_head(struct builder *b, const char *did, const struct atkv_repoh
 		atkv_log(ATKV_LOG_WARNING, "cannot write the head of %s into bucket repo", did);
 }
 
+/* did's resynchronization is no longer owed (done, or given up until its next event). */
+static void forget_note(struct builder *b, const char *did)
+{
+	if (atkv_resyncnote_delete(b->cursor_kv, did))
+		/* Harmless: the next start finds the repository in sync, or asks once more. */
+		atkv_log(ATKV_LOG_WARNING, "cannot delete the note of %s's resynchronization from bucket cursor", did);
+}
+
 /* Asks a's repository again after a wait that doubles from min_ms (a repository that keeps
  * changing, or keeps failing, is not fetched in a loop). */
 static void ask_again(struct asked *a, enum atkv_resync_kind kind, int64_t min_ms)
@@ -629,6 +645,7 @@ static void resync_failed(struct builder *b, struct asked *a, const struct atkv_
 	         "its first event an hour from now or later", what, did, r->why);
 	if (a)
 		drop_asked(b, a);
+	forget_note(b, did);
 	struct atkv_repohead head;
 	if (!atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
 		head.resyncing = false;
@@ -658,9 +675,10 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 	}
 	struct atkv_repohead head;
 	if (atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
-		atkv_log(ATKV_LOG_WARNING, "cannot read the head of %s: its resynchronization is asked again at its next event", did);
+		atkv_log(ATKV_LOG_WARNING, "cannot read the head of %s: its resynchronization is asked again", did);
 		if (a)
 			drop_asked(b, a);
+		b->notes_left = true;
 		return;
 	}
 	if (r->job.kind == ATKV_RESYNC_PURGE) {
@@ -673,6 +691,7 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 		 * relay's lie), bring it back whole: each is held and asks for a resynchronization. */
 		struct atkv_repohead gone = {.seq = -1, .desync = true};
 		put_head(b, did, &gone, "account deleted");
+		forget_note(b, did);
 		return;
 	}
 	/* What the snapshot left in the store: exactly its collections (a partial job searched the
@@ -745,8 +764,50 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 	memcpy(next.data, r->res.data, r->res.data_n);
 	memcpy(next.collections, head.collections, sizeof(next.collections));
 	put_head(b, did, &next, NULL);
+	forget_note(b, did);
 	b->resyncs++;
 	atkv_log(ATKV_LOG_INFO, "repository %s resynchronized at rev %s: its commits are written again", did, r->res.rev);
+}
+
+/* A note of bucket cursor (resyncnote.h) asked for again: after a restart, or once the table
+ * of requests has room. One whose repository is in sync now (done, the note left by a crash)
+ * is deleted. Returns false when the table is full. */
+static bool take_note(void *arg, const char *did, bool purge)
+{
+	struct builder *b = arg;
+	size_t n = strlen(did);
+	struct atkv_repohead head;
+	if (find_asked(b, did, n))
+		return true;
+	if (atkv_repoheads_get(b->heads, did, n, NULL, &head))
+		return b->notes_left = true, false;
+	if (head.known && !head.desync) {
+		forget_note(b, did);
+		return true;
+	}
+	head.desync = true;
+	if (!ask_resync(b, did, n, &head, purge, -1))
+		return false;
+	head.resyncing = true;
+	atkv_repoheads_put(b->heads, did, n, &head);
+	atkv_log(ATKV_LOG_INFO, "%s %s, as bucket cursor notes", purge ? "removing the records of deleted account" :
+	         "resynchronizing repository", did);
+	return true;
+}
+
+/* Reads the notes again when some may not be in the table: at the start, and at most once a
+ * minute after a request found it full. */
+static void read_notes(struct builder *b, int64_t now)
+{
+	if (!b->notes_left || b->n_asked > RESYNC_ASKED_MAX / 2 || now - b->last_notes_ms < 60000)
+		return;
+	char why[256];
+	b->notes_left = false;
+	b->last_notes_ms = now;
+	if (atkv_resyncnote_list(b->cursor_kv, take_note, b, why, sizeof(why))) {
+		atkv_log(ATKV_LOG_WARNING, "%s; trying again in a minute", why);
+		b->notes_left = true;
+	}
 }
 
 static void service_resyncs(struct builder *b)
@@ -803,8 +864,10 @@ static void on_tick(void *arg)
 	}
 	if (b->verifier && ingest_verified(b))
 		atkv_relay_close(b->relay);
-	if (b->resync)
+	if (b->resync) {
+		read_notes(b, now);
 		service_resyncs(b);
+	}
 	if (atkv_relay_is_open(b->relay))
 		atkv_relay_pause(b->relay, input_full(b));
 	else if (!b->rewinding && b->state == DISCONNECTED && now >= b->next_connect_ms && !input_full(b) &&
@@ -924,6 +987,9 @@ static int setup(struct builder *b, char *why, size_t why_n)
 		b->in.resync = ask_resync;
 		b->in.held = keep_held;
 		b->in.resync_arg = b;
+		/* What the last run owed is read at the first tick. */
+		b->notes_left = true;
+		b->last_notes_ms = INT64_MIN / 2;
 	}
 	b->in.st.last_seq = cursor;
 	const char *metrics = atkv_config_str(c, "metrics");

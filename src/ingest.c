@@ -4,6 +4,7 @@
 #include "buckets.h"
 #include "err.h"
 #include "log.h"
+#include "resyncnote.h"
 #include "tid.h"
 #include <atkv/recordkey.h>
 #include <atkv/syntax.h>
@@ -179,9 +180,19 @@ static int rev_cmp(struct atkv_str rev, const char *head)
 	return c ? c : (int)rev.n - ATKV_TID_LEN;
 }
 
-static bool ask_resync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *head, bool purge)
+/* Asks for ev's repository to be resynchronized (purge: its records removed), noted in bucket
+ * cursor with ev's writes (resyncnote.h) whether or not the builder can take it now. *asked:
+ * whether it did. Returns 0 or the write's error. */
+static int ask_resync(struct atkv_ingest *in, const struct atkv_event *ev, const struct atkv_repohead *head,
+                      bool purge, bool *asked)
 {
-	return in->resync && in->resync(in->resync_arg, ev->did.p, ev->did.n, head, purge, ev->seq);
+	*asked = in->resync && in->resync(in->resync_arg, ev->did.p, ev->did.n, head, purge, ev->seq);
+	char key[ATKV_RESYNCNOTE_KEY_MAX + 1];
+	if (!in->resync || ev->seq < 0 || atkv_resyncnote_key(ev->did.p, ev->did.n, key, sizeof(key)) < 0)
+		return 0;
+	const char *value = atkv_resyncnote_value(purge);
+	struct atkv_write_meta meta = {.seq = ev->seq, .time = ev->time};
+	return atkv_kvwriter_put(in->w, ATKV_BUCKET_CURSOR, key, value, strlen(value), &meta);
 }
 
 /* Marks ev's repository desynchronized (with why) in its head, written with ev, and asks for it
@@ -199,7 +210,9 @@ static int mark_desync(struct atkv_ingest *in, const struct atkv_event *ev, cons
 		next.held_rev[ATKV_TID_LEN] = '\0';
 	}
 	in->st.desyncs++;
-	next.resyncing = ask_resync(in, ev, &next, false);
+	int rc = ask_resync(in, ev, &next, false, &next.resyncing);
+	if (rc)
+		return rc;
 	if (plausible && next.resyncing && in->held)
 		in->held(in->resync_arg, ev->did.p, ev->did.n, in->frame, in->frame_n, keep->data, keep->data_n);
 	return write_head(in, ev, &next, why);
@@ -225,8 +238,11 @@ static int hold(struct atkv_ingest *in, const struct atkv_event *ev, const struc
 		memcpy(cur->held_rev, ev->rev.p, ATKV_TID_LEN);
 		cur->held_rev[ATKV_TID_LEN] = '\0';
 	}
-	if (!cur->resyncing && atkv_now_ms() >= cur->retry_ms)
-		cur->resyncing = ask_resync(in, ev, cur, false);
+	if (!cur->resyncing && atkv_now_ms() >= cur->retry_ms) {
+		int rc = ask_resync(in, ev, cur, false, &cur->resyncing);
+		if (rc)
+			return rc;
+	}
 	/* A rev too far ahead is not applied later either: the repository's own snapshot decides. */
 	if (cur->resyncing && in->held && plausible)
 		in->held(in->resync_arg, ev->did.p, ev->did.n, in->frame, in->frame_n, vd->data, vd->data_n);
@@ -320,7 +336,8 @@ static int purge(struct atkv_ingest *in, const struct atkv_event *ev)
 	if (rc)
 		return rc;
 	cur.desync = true;
-	cur.resyncing = ask_resync(in, ev, &cur, true);
+	if ((rc = ask_resync(in, ev, &cur, true, &cur.resyncing)))
+		return rc;
 	atkv_log_event(ATKV_LOG_INFO, &(struct atkv_log_at){.seq = ev->seq, .did = ev->did.p, .did_n = (int)ev->did.n},
 	               "account deleted: its records are being removed");
 	return write_head(in, ev, &cur, "account deleted");

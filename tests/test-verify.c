@@ -21,7 +21,10 @@
  *     not verifying, none for a rev in the future); the builder reading the rest, from a
  *     relay that lags the snapshot, skips what the snapshot has and checks the first commits
  *     after it against the heads (one left out breaks the chain); a backfill run again leaves
- *     the builder's heads. */
+ *     the builder's heads.
+ *   - A resynchronization owed when the builder stops (its PDS down) is done after the restart
+ *     with nothing more to read, and a deleted account's records are removed at the start
+ *     after a crash left its note. */
 #define _GNU_SOURCE
 #include "capture.h"
 #include "commit.h"
@@ -50,6 +53,7 @@
 
 static char tmp[64];
 static int plc_port, get_repos;
+static volatile long pds_down = -1;  /* the account of the feed whose getRepo answers 503 */
 static json_t *docs;   /* DID → its document, its PDS this server */
 static struct signedfeed *feed;
 #define FEED_VICTIM_AT 3  /* FEED_VICTIM, for the PDS of the test */
@@ -66,6 +70,8 @@ static bool serve_plc(int fd, const char *path, void *arg)
 		/* Slow, so that the victim's later commits arrive while it is resynchronized: held. */
 		if (i == FEED_VICTIM_AT)
 			sleep_ms(2000);
+		if (i >= 0 && i == pds_down)
+			return httpserver_reply(fd, 503, "", "down for the test", 17);
 		if (i >= 0)
 			return httpserver_reply(fd, 200, "Content-Type: application/vnd.ipld.car\r\n", feed_cars[i].data,
 			                        feed_cars[i].len);
@@ -477,6 +483,22 @@ static json_t *head_of(struct store *s, const char *did)
 	return v;
 }
 
+/* did's note in bucket cursor (a resynchronization owed), "" when there is none. */
+static void note_of(struct store *s, const char *did, char *out, size_t n)
+{
+	char key[300], esc[256];
+	escaped_did(did, esc, sizeof(esc));
+	esc[strlen(esc) - 1] = '\0';
+	snprintf(key, sizeof(key), "resync.%s", esc + 1);
+	kvStore *kv = NULL;
+	kvEntry *e = NULL;
+	out[0] = '\0';
+	if (js_KeyValue(&kv, s->js, "cursor") == NATS_OK && kvStore_Get(&e, kv, key) == NATS_OK)
+		snprintf(out, n, "%.*s", kvEntry_ValueLen(e), kvEntry_ValueString(e));
+	kvEntry_Destroy(e);
+	kvStore_Destroy(kv);
+}
+
 static void note_head(const char *did, const json_t *h)
 {
 	char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
@@ -801,6 +823,109 @@ static int run_backfill(struct store *s, const char *const *dids, size_t n, cons
 	return p > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static bool head_status(struct store *s, const char *did, const char *status, const char *rev)
+{
+	json_t *h = head_of(s, did);
+	const char *st = json_string_value(json_object_get(h, "status"));
+	const char *r = json_string_value(json_object_get(h, "rev"));
+	bool yes = st && !strcmp(st, status) && (!rev || (r && !strcmp(r, rev)));
+	json_decref(h);
+	return yes;
+}
+
+/* Keys of did in bucket record. */
+static size_t keys_of(struct store *s, const char *did)
+{
+	char esc[256];
+	escaped_did(did, esc, sizeof(esc));
+	json_t *all = snapshot_of(s->js, s->record, false);
+	size_t n = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(all, key, v)
+		n += strstr(key, esc) != NULL;
+	json_decref(all);
+	return n;
+}
+
+/* Resynchronizations owed survive a restart (bucket cursor notes them): a #sync of account 2
+ * whose PDS answers 503, the builder stopped before it tries again, started again with nothing
+ * more to read — it resynchronizes the repository all the same. Then the state a crash in the
+ * middle of an account's deletion leaves (its note, its head): the next start removes its
+ * records. The builder of s is running on entry. */
+static void restarted(struct store *s, struct signedfeed *f, struct atkv_firehose *fh, struct atkv_buf *cars,
+                      const char *const *dids, const char *dir)
+{
+	spawn_stop(s->builder, SIGTERM, 10000);
+	s->builder = -1;
+	/* A commit of account 2 the relay never sends (the others' too), then its #sync. */
+	struct atkv_buf frame = ATKV_BUF_INIT, sync = ATKV_BUF_INIT;
+	char rev[ATKV_TID_LEN + 1] = "";
+	for (int i = 0; i < BF_ACCOUNTS; i++) {
+		sf_commit(f, &frame);
+		if (account_in(f, fh, &frame, rev) == 2)
+			break;
+	}
+	int64_t sync_seq = sf_sync(f, 2, &sync);
+	sf_repo_car(f, 2, &cars[2]);
+	char path[224], rdir[192], note[32];
+	snprintf(rdir, sizeof(rdir), "%s/restart", dir);
+	snprintf(path, sizeof(path), "%s/sync.bin", rdir);
+	mkdir(rdir, 0700);
+	int port = 0;
+	pid_t r = -1;
+	pds_down = 2;
+	if (sf_write_capture(path, &sync, 1) || (r = spawn_replay(rdir, path, NULL, &port)) < 0) {
+		tap_ok(false, "restart: the #sync's capture and replay");
+		goto out;
+	}
+	tap_ok(start_builder(s, port, NULL, "restart1") > 0 && wait_cursor(s, sync_seq, 60000),
+	       "restart: a #sync of account 2 at a later rev is read, its PDS answering 503");
+	note_of(s, dids[2], note, sizeof(note));
+	tap_ok(!strcmp(note, "fetch") && head_status(s, dids[2], "desynchronized", NULL),
+	       "restart: bucket cursor notes the resynchronization owed (\"%s\"), the head is desynchronized", note);
+	spawn_stop(s->builder, SIGTERM, 10000);
+	pds_down = -1;
+	tap_ok(start_builder(s, port, NULL, "restart2") > 0, "restart: started again, with nothing more to read");
+	bool synced = false;
+	for (int t = 0; t < 30000 && !synced; t += 100, sleep_ms(100))
+		synced = head_status(s, dids[2], "synced", rev);
+	note_of(s, dids[2], note, sizeof(note));
+	tap_ok(synced && !note[0] && tap_count_in_file(tmp, "restart2.log", "as bucket cursor notes") == 1,
+	       "restart: it resynchronizes the repository to the #sync's rev %s, as the note said, and deletes the note",
+	       rev);
+
+	/* What a crash between an account's deletion and the removal of its records leaves. */
+	spawn_stop(s->builder, SIGTERM, 10000);
+	char key[300], esc[256];
+	escaped_did(dids[0], esc, sizeof(esc));
+	esc[strlen(esc) - 1] = '\0';
+	snprintf(key, sizeof(key), "resync.%s", esc + 1);
+	kvStore *cursor = NULL;
+	uint64_t seq;
+	static const char gone[] = "{\"rev\":\"\",\"data\":\"\",\"seq\":-1,\"status\":\"desynchronized\",\"reason\":"
+	                           "\"account deleted\"}";
+	size_t before = keys_of(s, dids[0]);
+	bool noted = js_KeyValue(&cursor, s->js, "cursor") == NATS_OK &&
+	             kvStore_PutString(&seq, cursor, key, "purge") == NATS_OK &&
+	             kvStore_PutString(&seq, s->repo, esc + 1, gone) == NATS_OK;
+	kvStore_Destroy(cursor);
+	tap_ok(noted && before > 0 && start_builder(s, port, NULL, "restart3") > 0,
+	       "restart: a deleted account's note and head as a crash leaves them (%zu records of it stored)", before);
+	size_t left = before;
+	for (int t = 0; t < 30000 && left; t += 100, sleep_ms(100))
+		left = keys_of(s, dids[0]);
+	note_of(s, dids[0], note, sizeof(note));
+	tap_ok(left == 0 && !note[0] && head_status(s, dids[0], "desynchronized", NULL),
+	       "restart: its records are removed at the start (%zu left), the note deleted", left);
+out:
+	pds_down = -1;
+	if (r > 0)
+		spawn_stop(r, SIGTERM, 5000);
+	atkv_buf_free(&frame);
+	atkv_buf_free(&sync);
+}
+
 static void backfilled_feed(void)
 {
 	char dir[128], ref_path[160], live_path[160], pds[64];
@@ -926,6 +1051,8 @@ static void backfilled_feed(void)
 	json_decref(h);
 	free(before);
 	free(after);
+	restarted(&s, f, fh, cars, dids, dir);
+
 	/* A PDS whose clock runs a day ahead: such a head would make every real commit look stale. */
 	sf_repo_car_at(f, 2, (int64_t)time(NULL) * 1000000 + 86400 * INT64_C(1000000), &cars[2]);
 	char key[256];

@@ -589,24 +589,30 @@ static void dispatch_resyncs(struct builder *b)
 	}
 }
 
-/* Writes did's head now, outside any event (a resynchronization's outcome). */
-static void put_head(struct builder *b, const char *did, const struct atkv_repohead *head, const char *reason)
+/* Writes did's head now, outside any event (a resynchronization's outcome). Returns whether
+ * it is stored. */
+static bool put_head(struct builder *b, const char *did, const struct atkv_repohead *head, const char *reason)
 {
 	const char *key, *json;
 	size_t len;
 	uint64_t rev;
 	if (atkv_repoheads_set(b->heads, did, strlen(did), head, reason, &key, &json, &len) ||
-	    kvStore_Put(&rev, b->repo_kv, key, json, (int)len) != NATS_OK)
-		/* The bucket keeps it desynchronized: resynchronized again after a restart. */
+	    kvStore_Put(&rev, b->repo_kv, key, json, (int)len) != NATS_OK) {
+		/* The bucket keeps it desynchronized, and the note stays: done again after a restart. */
 		atkv_log(ATKV_LOG_WARNING, "cannot write the head of %s into bucket repo", did);
+		return false;
+	}
+	return true;
 }
 
-/* did's resynchronization is no longer owed (done, or given up until its next event). */
-static void forget_note(struct builder *b, const char *did)
+/* did's resynchronization (purge: its account's purge) is no longer owed: done, or given up
+ * until its next event. */
+static void forget_note(struct builder *b, const char *did, bool purge)
 {
-	if (atkv_resyncnote_delete(b->cursor_kv, did))
+	if (atkv_resyncnote_remove(b->js, did, purge))
 		/* Harmless: the next start finds the repository in sync, or asks once more. */
-		atkv_log(ATKV_LOG_WARNING, "cannot delete the note of %s's resynchronization from bucket cursor", did);
+		atkv_log(ATKV_LOG_WARNING, "cannot remove the note of %s's %s from bucket cursor", did,
+		         purge ? "purge" : "resynchronization");
 }
 
 /* Asks a's repository again after a wait that doubles from min_ms (a repository that keeps
@@ -645,7 +651,10 @@ static void resync_failed(struct builder *b, struct asked *a, const struct atkv_
 	         "its first event an hour from now or later", what, did, r->why);
 	if (a)
 		drop_asked(b, a);
-	forget_note(b, did);
+	/* A purge that fails for good (its keys cannot be listed as they are) stays noted: tried
+	 * again at the next start. */
+	if (r->job.kind != ATKV_RESYNC_PURGE)
+		forget_note(b, did, false);
 	struct atkv_repohead head;
 	if (!atkv_repoheads_get(b->heads, did, strlen(did), NULL, &head)) {
 		head.resyncing = false;
@@ -690,8 +699,11 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 		/* Nothing of it is left. Its commits, should it come back (or the deletion have been a
 		 * relay's lie), bring it back whole: each is held and asks for a resynchronization. */
 		struct atkv_repohead gone = {.seq = -1, .desync = true};
-		put_head(b, did, &gone, "account deleted");
-		forget_note(b, did);
+		if (put_head(b, did, &gone, "account deleted")) {
+			/* A fetch owed too is moot: there is nothing left to fetch. */
+			forget_note(b, did, true);
+			forget_note(b, did, false);
+		}
 		return;
 	}
 	/* What the snapshot left in the store: exactly its collections (a partial job searched the
@@ -763,8 +775,8 @@ static void resync_done(struct builder *b, const struct atkv_resync_result *r)
 	memcpy(next.rev, r->res.rev, sizeof(next.rev));
 	memcpy(next.data, r->res.data, r->res.data_n);
 	memcpy(next.collections, head.collections, sizeof(next.collections));
-	put_head(b, did, &next, NULL);
-	forget_note(b, did);
+	if (put_head(b, did, &next, NULL))
+		forget_note(b, did, false);
 	b->resyncs++;
 	atkv_log(ATKV_LOG_INFO, "repository %s resynchronized at rev %s: its commits are written again", did, r->res.rev);
 }
@@ -777,12 +789,16 @@ static bool take_note(void *arg, const char *did, bool purge)
 	struct builder *b = arg;
 	size_t n = strlen(did);
 	struct atkv_repohead head;
-	if (find_asked(b, did, n))
-		return true;
 	if (atkv_repoheads_get(b->heads, did, n, NULL, &head))
 		return b->notes_left = true, false;
+	/* Asked already: a purge noted still makes it one. */
+	if (find_asked(b, did, n)) {
+		if (purge)
+			ask_resync(b, did, n, &head, true, -1);
+		return true;
+	}
 	if (head.known && !head.desync) {
-		forget_note(b, did);
+		forget_note(b, did, purge);
 		return true;
 	}
 	head.desync = true;

@@ -188,11 +188,10 @@ static int ask_resync(struct atkv_ingest *in, const struct atkv_event *ev, const
 {
 	*asked = in->resync && in->resync(in->resync_arg, ev->did.p, ev->did.n, head, purge, ev->seq);
 	char key[ATKV_RESYNCNOTE_KEY_MAX + 1];
-	if (!in->resync || ev->seq < 0 || atkv_resyncnote_key(ev->did.p, ev->did.n, key, sizeof(key)) < 0)
+	if (!in->resync || ev->seq < 0 || atkv_resyncnote_key(ev->did.p, ev->did.n, purge, key, sizeof(key)) < 0)
 		return 0;
-	const char *value = atkv_resyncnote_value(purge);
 	struct atkv_write_meta meta = {.seq = ev->seq, .time = ev->time};
-	return atkv_kvwriter_put(in->w, ATKV_BUCKET_CURSOR, key, value, strlen(value), &meta);
+	return atkv_kvwriter_put(in->w, ATKV_BUCKET_CURSOR, key, purge ? "purge" : "fetch", 5, &meta);
 }
 
 /* Marks ev's repository desynchronized (with why) in its head, written with ev, and asks for it

@@ -1,5 +1,6 @@
 /* resyncnote.c — the resynchronizations owed, kept in bucket cursor (see resyncnote.h). */
 #include "resyncnote.h"
+#include "buckets.h"
 #include "err.h"
 
 #include <atkv/recordkey.h>
@@ -11,27 +12,32 @@
  * this long for the server at most. */
 #define LIST_TIMEOUT_MS 10000
 
-long atkv_resyncnote_key(const char *did, size_t n, char *out, size_t cap)
+#define FETCH ATKV_RESYNCNOTE_PREFIX "fetch."
+#define PURGE ATKV_RESYNCNOTE_PREFIX "purge."
+
+long atkv_resyncnote_key(const char *did, size_t n, bool purge, char *out, size_t cap)
 {
-	size_t prefix = sizeof(ATKV_RESYNCNOTE_PREFIX) - 1;
-	if (cap <= prefix)
+	const char *prefix = purge ? PURGE : FETCH;
+	size_t p = strlen(prefix);
+	if (cap <= p)
 		return ATKV_E_SYNTAX;
-	memcpy(out, ATKV_RESYNCNOTE_PREFIX, prefix);
-	long len = atkv_key_escape(did, n, out + prefix, cap - prefix);
-	return len < 0 ? ATKV_E_SYNTAX : (long)prefix + len;
+	memcpy(out, prefix, p);
+	long len = atkv_key_escape(did, n, out + p, cap - p);
+	return len < 0 ? ATKV_E_SYNTAX : (long)p + len;
 }
 
-const char *atkv_resyncnote_value(bool purge)
+int atkv_resyncnote_remove(jsCtx *js, const char *did, bool purge)
 {
-	return purge ? "purge" : "fetch";
-}
-
-int atkv_resyncnote_delete(kvStore *cursor, const char *did)
-{
-	char key[ATKV_RESYNCNOTE_KEY_MAX + 1];
-	if (atkv_resyncnote_key(did, strlen(did), key, sizeof(key)) < 0)
+	char subject[sizeof("$KV." ATKV_BUCKET_CURSOR ".") + ATKV_RESYNCNOTE_KEY_MAX];
+	size_t p = sizeof("$KV." ATKV_BUCKET_CURSOR ".") - 1;
+	memcpy(subject, "$KV." ATKV_BUCKET_CURSOR ".", p);
+	if (atkv_resyncnote_key(did, strlen(did), purge, subject + p, sizeof(subject) - p) < 0)
 		return ATKV_E_SYNTAX;
-	return kvStore_Delete(cursor, key) == NATS_OK ? 0 : ATKV_E_NATS;
+	jsOptions o;
+	jsOptions_Init(&o);
+	o.Stream.Purge.Subject = subject;
+	jsErrCode jerr = 0;
+	return js_PurgeStream(js, "KV_" ATKV_BUCKET_CURSOR, &o, &jerr) == NATS_OK ? 0 : ATKV_E_NATS;
 }
 
 int atkv_resyncnote_list(kvStore *cursor, bool (*fn)(void *arg, const char *did, bool purge), void *arg, char *why,
@@ -40,9 +46,9 @@ int atkv_resyncnote_list(kvStore *cursor, bool (*fn)(void *arg, const char *did,
 	kvWatchOptions o;
 	kvWatchOptions_Init(&o);
 	o.IgnoreDeletes = true;
+	o.MetaOnly = true;
 	kvWatcher *w = NULL;
 	natsStatus s = kvStore_Watch(&w, cursor, ATKV_RESYNCNOTE_PREFIX ">", &o);
-	size_t prefix = sizeof(ATKV_RESYNCNOTE_PREFIX) - 1;
 	bool more = true;
 	while (s == NATS_OK && more) {
 		kvEntry *e = NULL;
@@ -50,11 +56,16 @@ int atkv_resyncnote_list(kvStore *cursor, bool (*fn)(void *arg, const char *did,
 		if (s != NATS_OK || !e)
 			break; /* NULL: every note there was is listed */
 		const char *key = kvEntry_Key(e);
+		bool purge = !strncmp(key, PURGE, strlen(PURGE));
 		char did[ATKV_DID_MAX + 1];
-		/* A key that is not a DID's is not one of ours: left alone. */
-		long n = atkv_key_unescape(key + prefix, strlen(key + prefix), did, sizeof(did));
+		long n = -1;
+		if (purge || !strncmp(key, FETCH, strlen(FETCH))) {
+			const char *esc = key + strlen(purge ? PURGE : FETCH);
+			n = atkv_key_unescape(esc, strlen(esc), did, sizeof(did));
+		}
+		/* A key that is not one of ours is left alone. */
 		if (n > 0 && atkv_syntax_did(did, (size_t)n))
-			more = fn(arg, did, kvEntry_ValueLen(e) == 5 && !memcmp(kvEntry_Value(e), "purge", 5));
+			more = fn(arg, did, purge);
 		kvEntry_Destroy(e);
 	}
 	kvWatcher_Destroy(w);

@@ -483,20 +483,30 @@ static json_t *head_of(struct store *s, const char *did)
 	return v;
 }
 
-/* did's note in bucket cursor (a resynchronization owed), "" when there is none. */
-static void note_of(struct store *s, const char *did, char *out, size_t n)
+/* The subject of did's note in bucket cursor (a fetch or a purge owed). */
+static void note_subject(const char *did, bool purge, char *out, size_t n)
 {
-	char key[300], esc[256];
+	char esc[256];
 	escaped_did(did, esc, sizeof(esc));
 	esc[strlen(esc) - 1] = '\0';
-	snprintf(key, sizeof(key), "resync.%s", esc + 1);
-	kvStore *kv = NULL;
-	kvEntry *e = NULL;
+	snprintf(out, n, "$KV.cursor.resync.%s.%s", purge ? "purge" : "fetch", esc + 1);
+}
+
+/* did's note as the stream holds it: its value, "(deleted)" for a delete marker, "" when the
+ * stream holds nothing of it. */
+static void note_of(struct store *s, const char *did, bool purge, char *out, size_t n)
+{
+	char subject[320];
+	note_subject(did, purge, subject, sizeof(subject));
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
 	out[0] = '\0';
-	if (js_KeyValue(&kv, s->js, "cursor") == NATS_OK && kvStore_Get(&e, kv, key) == NATS_OK)
-		snprintf(out, n, "%.*s", kvEntry_ValueLen(e), kvEntry_ValueString(e));
-	kvEntry_Destroy(e);
-	kvStore_Destroy(kv);
+	if (js_GetLastMsg(&m, s->js, "KV_cursor", subject, NULL, &jerr) == NATS_OK) {
+		const char *op = NULL;
+		natsMsgHeader_Get(m, "KV-Operation", &op);
+		snprintf(out, n, "%.*s", op ? 9 : natsMsg_GetDataLength(m), op ? "(deleted)" : natsMsg_GetData(m));
+	}
+	natsMsg_Destroy(m);
 }
 
 static void note_head(const char *did, const json_t *h)
@@ -881,30 +891,38 @@ static void restarted(struct store *s, struct signedfeed *f, struct atkv_firehos
 	}
 	tap_ok(start_builder(s, port, NULL, "restart1") > 0 && wait_cursor(s, sync_seq, 60000),
 	       "restart: a #sync of account 2 at a later rev is read, its PDS answering 503");
-	note_of(s, dids[2], note, sizeof(note));
+	note_of(s, dids[2], false, note, sizeof(note));
 	tap_ok(!strcmp(note, "fetch") && head_status(s, dids[2], "desynchronized", NULL),
 	       "restart: bucket cursor notes the resynchronization owed (\"%s\"), the head is desynchronized", note);
 	spawn_stop(s->builder, SIGTERM, 10000);
+	s->builder = -1;
 	pds_down = -1;
 	tap_ok(start_builder(s, port, NULL, "restart2") > 0, "restart: started again, with nothing more to read");
+	/* The head is written, then the note removed: both awaited. */
 	bool synced = false;
-	for (int t = 0; t < 30000 && !synced; t += 100, sleep_ms(100))
+	for (int t = 0; t < 30000 && !(synced && !note[0]); t += 100, sleep_ms(100)) {
 		synced = head_status(s, dids[2], "synced", rev);
-	note_of(s, dids[2], note, sizeof(note));
+		note_of(s, dids[2], false, note, sizeof(note));
+	}
 	tap_ok(synced && !note[0] && tap_count_in_file(tmp, "restart2.log", "as bucket cursor notes") == 1,
-	       "restart: it resynchronizes the repository to the #sync's rev %s, as the note said, and deletes the note",
-	       rev);
+	       "restart: it resynchronizes the repository to the #sync's rev %s, as the note said, and removes the note "
+	       "(no delete marker left: %s)",
+	       rev, note[0] ? note : "none");
 
 	/* What a crash between an account's deletion and the removal of its records leaves. */
 	spawn_stop(s->builder, SIGTERM, 10000);
-	char key[300], esc[256];
+	s->builder = -1;
+	char subject[320], esc[256];
 	escaped_did(dids[0], esc, sizeof(esc));
 	esc[strlen(esc) - 1] = '\0';
-	snprintf(key, sizeof(key), "resync.%s", esc + 1);
+	note_subject(dids[0], true, subject, sizeof(subject));
+	const char *key = subject + strlen("$KV.cursor.");
 	kvStore *cursor = NULL;
 	uint64_t seq;
+	/* As ingest writes it when the #account event comes (its reason told apart from the
+	 * one the builder writes once the records are gone). */
 	static const char gone[] = "{\"rev\":\"\",\"data\":\"\",\"seq\":-1,\"status\":\"desynchronized\",\"reason\":"
-	                           "\"account deleted\"}";
+	                           "\"account deleted (its records to remove)\"}";
 	size_t before = keys_of(s, dids[0]);
 	bool noted = js_KeyValue(&cursor, s->js, "cursor") == NATS_OK &&
 	             kvStore_PutString(&seq, cursor, key, "purge") == NATS_OK &&
@@ -912,12 +930,21 @@ static void restarted(struct store *s, struct signedfeed *f, struct atkv_firehos
 	kvStore_Destroy(cursor);
 	tap_ok(noted && before > 0 && start_builder(s, port, NULL, "restart3") > 0,
 	       "restart: a deleted account's note and head as a crash leaves them (%zu records of it stored)", before);
+	/* The records go, then the head is written, then the note removed. */
 	size_t left = before;
-	for (int t = 0; t < 30000 && left; t += 100, sleep_ms(100))
+	const char *reason = NULL;
+	json_t *h = NULL;
+	for (int t = 0; t < 30000 && (left || note[0] || !reason || strcmp(reason, "account deleted")); t += 100) {
+		sleep_ms(100);
 		left = keys_of(s, dids[0]);
-	note_of(s, dids[0], note, sizeof(note));
-	tap_ok(left == 0 && !note[0] && head_status(s, dids[0], "desynchronized", NULL),
-	       "restart: its records are removed at the start (%zu left), the note deleted", left);
+		note_of(s, dids[0], true, note, sizeof(note));
+		json_decref(h);
+		h = head_of(s, dids[0]);
+		reason = json_string_value(json_object_get(h, "reason"));
+	}
+	tap_ok(left == 0 && !note[0] && reason && !strcmp(reason, "account deleted"),
+	       "restart: its records are removed at the start (%zu left), its head says so, the note is removed", left);
+	json_decref(h);
 out:
 	pds_down = -1;
 	if (r > 0)

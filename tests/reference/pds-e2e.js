@@ -403,6 +403,11 @@ async function check(pdsUrl, lastSeq, activity, natsUrl = NATS_URL) {
         await sleep(200)
       }
       tap(cursor !== null && cursor >= lastSeq, `cursor firehose (${cursor}) >= PDS last seq (${lastSeq})`)
+      // every resynchronization the builder was asked for is done, its note removed
+      const jsm = await nc.jetstreamManager()
+      const si = await jsm.streams.info('KV_cursor', { subjects_filter: '$KV.cursor.resync.>' })
+      const owed = Object.keys(si.state.subjects || {})
+      tap(owed.length === 0, `bucket cursor notes no resynchronization owed (${owed.join(' ') || 'none'})`)
     }
 
     const kv = await js.views.kv('record', { bindOnly: true })

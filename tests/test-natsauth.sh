@@ -133,8 +133,9 @@ for _ in $(seq 50); do [ -S "$tmp/notify" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=$tmp/notify "$bin/atkv-builder" --nats "nats://t0ken-xyz@$tp" \
 	--relay "ws://127.0.0.1:$(cat "$tmp/replay.port")" --verify=false --log-level debug >"$tmp/builder.log" 2>&1 &
 pids+=($!)
+# Up to two minutes: a sanitizer build starts, connects over TLS and writes several times slower.
 at_end() { ATKV_NATS="nats://t0ken-xyz@$tp" "$bin/atkv" status --json --interval 0 | grep -q '"cursor":{"seq":139,'; }
-for _ in $(seq 150); do at_end 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 600); do at_end 2>/dev/null && break; sleep 0.2; done
 check "atkv-builder with a token in its URL streams the capture to its last seq (139)" at_end
 check "and its log says where it writes without the token (nats://***@...)" \
 	eval 'grep -q "NATS nats://\*\*\*@$tp ready" "$tmp/builder.log" && ! grep -q t0ken-xyz "$tmp/builder.log"'
@@ -152,7 +153,7 @@ indexed() {
 	"$bin/atkv" status --json --interval 0 "$@" |
 		grep -q '"cursor":{"seq":139,.*"name":"like-indexer","pending":0,"ack_pending":0,"ack_floor":[1-9]'
 }
-for _ in $(seq 150); do indexed "${tlsflags[@]}" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 600); do indexed "${tlsflags[@]}" 2>/dev/null && break; sleep 0.2; done
 check "over TLS with an NKey: the builder streams the capture and the like indexer indexes every like" \
 	eval 'indexed "${tlsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
 
@@ -162,7 +163,7 @@ check "over TLS with an NKey: the builder streams the capture and the like index
 pids+=($!)
 "$bin/atkv-like-indexer" "${credsflags[@]}" --db "$tmp/likes-creds.sqlite" --log-level debug >"$tmp/indexer2.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 150); do indexed "${credsflags[@]}" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 600); do indexed "${credsflags[@]}" 2>/dev/null && break; sleep 0.2; done
 check "with --creds: the builder streams the capture to its last seq (139) and the like indexer indexes every like" \
 	eval 'indexed "${credsflags[@]}" && [ -n "$("$bin/atkv-get-likes-by" --db "$tmp/likes-creds.sqlite" did:plc:zvvx3u62xhtzderrdg25szbz)" ]'
 check "what the builder told systemd (READY=1, STATUS= lines) holds no token" \

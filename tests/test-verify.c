@@ -1051,9 +1051,12 @@ static void backfilled_feed(void)
 	bool settled = false;
 	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
 		settled = metric(&s, "atkv_builder_resyncs_total") >= 1 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
-	tap_ok(metric(&s, "atkv_builder_errors_total{kind=\"stale_rev\"}") == 0 &&
-	           tap_count_in_file(tmp, "backfilled.log", "commit skipped: the repository's snapshot at rev") == BF_LAG,
-	       "backfilled: the %d commits the snapshot has already are skipped, and not as errors", BF_LAG);
+	/* At least BF_LAG: writes replayed after a slow acknowledgement see some of them again. */
+	int behind = tap_count_in_file(tmp, "backfilled.log", "commit skipped: the repository's snapshot at rev");
+	double stale = metric(&s, "atkv_builder_errors_total{kind=\"stale_rev\"}");
+	tap_ok(stale == 0 && behind >= BF_LAG,
+	       "backfilled: the %d commits the snapshot has already are skipped, and not as errors (%d lines, %.0f stale)",
+	       BF_LAG, behind, stale);
 	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
 	       "backfilled: the first commits chain on the backfill's heads; the victim's, after the one left out, "
 	       "does not");

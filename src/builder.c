@@ -789,8 +789,10 @@ static bool take_note(void *arg, const char *did, bool purge)
 	struct builder *b = arg;
 	size_t n = strlen(did);
 	struct atkv_repohead head;
-	if (atkv_repoheads_get(b->heads, did, n, NULL, &head))
-		return b->notes_left = true, false;
+	if (atkv_repoheads_get(b->heads, did, n, NULL, &head)) {
+		b->notes_left = true; /* listed again in a minute */
+		return false;
+	}
 	/* Asked already: a purge noted still makes it one. */
 	if (find_asked(b, did, n)) {
 		if (purge)

@@ -662,6 +662,55 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 	json_decref(got);
 }
 
+/* A generated feed's two relays and two stores, in tmp/name: the whole feed and the relay's
+ * version of it, each a capture served by a replay of its own; the reference store, filled from
+ * the whole feed by an unverifying builder (its records in want), and the store under test. */
+struct feedrun {
+	char dir[128];
+	struct store ref, s;
+	pid_t r_all, r_relay;
+	int port_all, port_relay;
+	json_t *want;
+};
+
+static bool feedrun_start(struct feedrun *fr, const char *name, const struct atkv_buf *all, size_t n_all,
+                          const struct atkv_buf *relay, size_t n_relay, int64_t last, int n_acc)
+{
+	char all_path[192], relay_path[192], dir_all[160], dir_relay[160], ref_name[64];
+	*fr = (struct feedrun){.r_all = -1, .r_relay = -1};
+	snprintf(fr->dir, sizeof(fr->dir), "%s/%s", tmp, name);
+	snprintf(all_path, sizeof(all_path), "%s/all.bin", fr->dir);
+	snprintf(relay_path, sizeof(relay_path), "%s/relay.bin", fr->dir);
+	snprintf(dir_all, sizeof(dir_all), "%s/all", fr->dir);
+	snprintf(dir_relay, sizeof(dir_relay), "%s/relay", fr->dir);
+	snprintf(ref_name, sizeof(ref_name), "%s-ref", name);
+	mkdir(fr->dir, 0700);
+	mkdir(dir_all, 0700);
+	mkdir(dir_relay, 0700);
+	if (sf_write_capture(all_path, all, n_all) || sf_write_capture(relay_path, relay, n_relay) ||
+	    (fr->r_all = spawn_replay(dir_all, all_path, NULL, &fr->port_all)) < 0 ||
+	    (fr->r_relay = spawn_replay(dir_relay, relay_path, NULL, &fr->port_relay)) < 0 ||
+	    !store_open(&fr->ref, ref_name) || !store_open(&fr->s, name)) {
+		tap_ok(false, "%s: the captures, their replays and nats-servers", name);
+		return false;
+	}
+	tap_ok(start_builder(&fr->ref, fr->port_all, "--verify=false", ref_name) > 0 && wait_cursor(&fr->ref, last, 60000),
+	       "%s: %zu signed commits of %d accounts stored by an unverifying builder", name, n_all, n_acc);
+	fr->want = open_buckets(&fr->ref) ? snapshot_of(fr->ref.js, fr->ref.record, false) : json_object();
+	return true;
+}
+
+static void feedrun_stop(struct feedrun *fr)
+{
+	store_close(&fr->ref);
+	store_close(&fr->s);
+	if (fr->r_all > 0)
+		spawn_stop(fr->r_all, SIGTERM, 5000);
+	if (fr->r_relay > 0)
+		spawn_stop(fr->r_relay, SIGTERM, 5000);
+	json_decref(fr->want);
+}
+
 /* The generated feed: 8 accounts, 30 commits each, one commit of account 3 left out (its 10th);
  * the PDS serves account 3's repository as it was after its 12th commit, so the 18 held after
  * it must be applied from what the builder kept. Account 5's last 3 commits are left out too,
@@ -677,11 +726,7 @@ static void altered_run(struct store *s, int replay_port, json_t *want, const ch
 
 static void generated_feed(void)
 {
-	char dir[128], all_path[160], gap_path[160], pds[64];
-	snprintf(dir, sizeof(dir), "%s/feed", tmp);
-	mkdir(dir, 0700);
-	snprintf(all_path, sizeof(all_path), "%s/all.bin", dir);
-	snprintf(gap_path, sizeof(gap_path), "%s/gap.bin", dir);
+	char pds[64];
 	snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
 	struct signedfeed *f = sf_new(FEED_ACCOUNTS, 5000);
 	struct atkv_buf frames[FEED_COMMITS + 1] = {0}, doc = ATKV_BUF_INIT;
@@ -709,76 +754,56 @@ static void generated_feed(void)
 		if (i != FEED_LEFT_OUT && !unsent)
 			gap[n_gap++] = frames[i];
 	}
-	struct store ref = {0}, s = {0};
-	int port_all = 0, port_gap = 0;
-	char dir_all[160], dir_gap[160];
-	snprintf(dir_all, sizeof(dir_all), "%s/all", dir);
-	snprintf(dir_gap, sizeof(dir_gap), "%s/gap", dir);
-	mkdir(dir_all, 0700);
-	mkdir(dir_gap, 0700);
-	pid_t r_all = -1, r_gap = -1;
-	if (sf_write_capture(all_path, frames, FEED_COMMITS) || sf_write_capture(gap_path, gap, n_gap) ||
-	    (r_all = spawn_replay(dir_all, all_path, NULL, &port_all)) < 0 ||
-	    (r_gap = spawn_replay(dir_gap, gap_path, NULL, &port_gap)) < 0 || !store_open(&ref, "feed-ref") ||
-	    !store_open(&s, "feed")) {
-		tap_ok(false, "feed: the captures, their replays and nats-servers");
+	struct feedrun fr = {.r_all = -1, .r_relay = -1};
+	if (!feedrun_start(&fr, "feed", frames, FEED_COMMITS, gap, n_gap, feed_last, FEED_ACCOUNTS))
 		goto out;
-	}
-	tap_ok(start_builder(&ref, port_all, "--verify=false", "feed-ref") > 0 && wait_cursor(&ref, feed_last, 60000),
-	       "feed: %d signed commits of %d accounts stored by an unverifying builder", FEED_COMMITS, FEED_ACCOUNTS);
-	json_t *want = open_buckets(&ref) ? snapshot_of(ref.js, ref.record, false) : json_object();
+	json_t *want = fr.want;
 
 	/* A key of the victim that its repository does not hold: the resynchronization deletes it. */
 	char stale[ATKV_KEY_MAX + 1];
 	const char *victim = sf_did(f, FEED_VICTIM);
 	atkv_key_build(stale, sizeof(stale), victim, strlen(victim), "app.bsky.feed.like", 18, "3zzzzzzzzzzz2", 13);
 	uint64_t rev;
-	tap_ok(!kv_bucket_create(s.js, "record") && open_buckets_record(&s) &&
-	       kvStore_PutString(&rev, s.record, stale, "{\"stale\":true}") == NATS_OK,
+	tap_ok(!kv_bucket_create(fr.s.js, "record") && open_buckets_record(&fr.s) &&
+	       kvStore_PutString(&rev, fr.s.record, stale, "{\"stale\":true}") == NATS_OK,
 	       "feed: the store holds a record of account %d that its repository does not", FEED_VICTIM);
-	tap_ok(start_builder(&s, port_gap, NULL, "feed") > 0 && wait_cursor(&s, sync_seq, 60000),
+	tap_ok(start_builder(&fr.s, fr.port_relay, NULL, "feed") > 0 && wait_cursor(&fr.s, sync_seq, 60000),
 	       "feed: a verifying builder reads the feed with commits left out, and the #sync");
 	bool settled = false;
 	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
-		settled = metric(&s, "atkv_builder_resyncs_total") >= 2 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
-	tap_eq((long long)metric(&s, "atkv_builder_commits_verified_total"), FEED_COMMITS - 1 - FEED_UNSENT,
+		settled = metric(&fr.s, "atkv_builder_resyncs_total") >= 2 && metric(&fr.s, "atkv_builder_resyncs_waiting") == 0;
+	tap_eq((long long)metric(&fr.s, "atkv_builder_commits_verified_total"), FEED_COMMITS - 1 - FEED_UNSENT,
 	       "feed: every commit it got verifies (%d)", FEED_COMMITS - 1 - FEED_UNSENT);
-	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
+	tap_eq((long long)metric(&fr.s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
 	       "feed: the commit after the one left out breaks its repository's chain");
-	tap_ok(settled && metric(&s, "atkv_builder_resync_failures_total") == 0,
+	tap_ok(settled && metric(&fr.s, "atkv_builder_resync_failures_total") == 0,
 	       "feed: both repositories are resynchronized from the PDS, after the gap and after the #sync (%.0f "
 	       "resyncs, %.0f failed)",
-	       metric(&s, "atkv_builder_resyncs_total"), metric(&s, "atkv_builder_resync_failures_total"));
+	       metric(&fr.s, "atkv_builder_resyncs_total"), metric(&fr.s, "atkv_builder_resync_failures_total"));
 	tap_ok(tap_count_in_file(tmp, "feed.log", "records written") == 2 &&
 	       tap_count_in_file(tmp, "feed.log", " 1 deleted") == 1,
 	       "feed: its log says what each resynchronization wrote, and that one deleted a key");
 	/* How many were held depends on how fast the builder read the rest (a sanitizer build is
 	 * slower): those not held were written live once the repository was in sync again. */
-	double applied = metric(&s, "atkv_builder_held_applied_total");
+	double applied = metric(&fr.s, "atkv_builder_held_applied_total");
 	tap_ok(applied >= 1 && applied <= FEED_APPLIED,
 	       "feed: the PDS's snapshot is older than the feed: the commits held after it are applied (%.0f of the %d "
 	       "after it)",
 	       applied, FEED_APPLIED);
 	char diff[512];
-	json_t *got = open_buckets(&s) ? snapshot_of(s.js, s.record, false) : json_object();
+	json_t *got = open_buckets(&fr.s) ? snapshot_of(fr.s.js, fr.s.record, false) : json_object();
 	tap_ok(json_object_size(want) == FEED_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),
 	       "feed: the store equals the one of the whole feed: the record left out is there, the stale key gone (%zu "
 	       "records) %s",
 	       json_object_size(got), diff);
-	json_t *h = head_of(&s, victim);
+	json_t *h = head_of(&fr.s, victim);
 	tap_ok(h && !strcmp(json_string_value(json_object_get(h, "status")), "synced") &&
 	       json_array_size(json_object_get(h, "collections")) == 1,
 	       "feed: its head is synced again, knowing its one collection");
 	json_decref(h);
 	json_decref(got);
-	json_decref(want);
 out:
-	store_close(&ref);
-	store_close(&s);
-	if (r_all > 0)
-		spawn_stop(r_all, SIGTERM, 5000);
-	if (r_gap > 0)
-		spawn_stop(r_gap, SIGTERM, 5000);
+	feedrun_stop(&fr);
 	for (int i = 0; i <= FEED_COMMITS; i++)
 		atkv_buf_free(&frames[i]);
 	atkv_buf_free(&doc);
@@ -955,11 +980,7 @@ out:
 
 static void backfilled_feed(void)
 {
-	char dir[128], ref_path[160], live_path[160], pds[64];
-	snprintf(dir, sizeof(dir), "%s/backfilled", tmp);
-	mkdir(dir, 0700);
-	snprintf(ref_path, sizeof(ref_path), "%s/all.bin", dir);
-	snprintf(live_path, sizeof(live_path), "%s/live.bin", dir);
+	char pds[64];
 	snprintf(pds, sizeof(pds), "http://127.0.0.1:%d", plc_port);
 	struct signedfeed *f = sf_new(BF_ACCOUNTS, 9000);
 	struct atkv_buf frames[BF_COMMITS] = {0}, doc = ATKV_BUF_INIT;
@@ -998,34 +1019,20 @@ static void backfilled_feed(void)
 	}
 	feed = f;
 	feed_cars = cars;
-	struct store ref = {0}, s = {0};
-	int port_ref = 0, port_live = 0;
-	char dir_ref[160], dir_live[160];
-	snprintf(dir_ref, sizeof(dir_ref), "%s/ref", dir);
-	snprintf(dir_live, sizeof(dir_live), "%s/live", dir);
-	mkdir(dir_ref, 0700);
-	mkdir(dir_live, 0700);
-	pid_t r_ref = -1, r_live = -1;
-	if (!left_out || sf_write_capture(ref_path, frames, BF_COMMITS) || sf_write_capture(live_path, live, n_live) ||
-	    (r_ref = spawn_replay(dir_ref, ref_path, NULL, &port_ref)) < 0 ||
-	    (r_live = spawn_replay(dir_live, live_path, NULL, &port_live)) < 0 || !store_open(&ref, "backfilled-ref") ||
-	    !store_open(&s, "backfilled")) {
-		tap_ok(false, "backfilled: the captures, their replays and nats-servers");
+	struct feedrun fr = {.r_all = -1, .r_relay = -1};
+	if (!left_out || !feedrun_start(&fr, "backfilled", frames, BF_COMMITS, live, n_live, last, BF_ACCOUNTS))
 		goto out;
-	}
-	tap_ok(start_builder(&ref, port_ref, "--verify=false", "backfilled-ref") > 0 && wait_cursor(&ref, last, 60000),
-	       "backfilled: %d signed commits of %d accounts stored by an unverifying builder", BF_COMMITS, BF_ACCOUNTS);
-	json_t *want = open_buckets(&ref) ? snapshot_of(ref.js, ref.record, false) : json_object();
+	json_t *want = fr.want;
 
-	int rc1 = run_backfill(&s, dids, 1, "--verify=false", "backfill-unverified");
-	bool opened = open_buckets(&s);
-	json_t *h = opened ? head_of(&s, dids[0]) : NULL;
+	int rc1 = run_backfill(&fr.s, dids, 1, "--verify=false", "backfill-unverified");
+	bool opened = open_buckets(&fr.s);
+	json_t *h = opened ? head_of(&fr.s, dids[0]) : NULL;
 	tap_ok(rc1 == 0 && opened && !h, "backfilled: atkv-backfill --verify=false writes no head (exit %d)", rc1);
 	json_decref(h);
-	int rc2 = run_backfill(&s, dids, BF_ACCOUNTS, "--force", "backfill");
+	int rc2 = run_backfill(&fr.s, dids, BF_ACCOUNTS, "--force", "backfill");
 	int heads_ok = 0;
 	for (size_t k = 0; k < BF_ACCOUNTS; k++) {
-		h = head_of(&s, dids[k]);
+		h = head_of(&fr.s, dids[k]);
 		json_t *c = json_object_get(h, "collections");
 		const char *rev = json_string_value(json_object_get(h, "rev"));
 		const char *data = json_string_value(json_object_get(h, "data"));
@@ -1046,62 +1053,56 @@ static void backfilled_feed(void)
 	/* The PDS has moved on: a resynchronization gets the repositories as they end. */
 	for (size_t k = 0; k < BF_ACCOUNTS; k++)
 		sf_repo_car(f, k, &cars[k]);
-	tap_ok(start_builder(&s, port_live, NULL, "backfilled") > 0 && wait_cursor(&s, last, 60000),
+	tap_ok(start_builder(&fr.s, fr.port_relay, NULL, "backfilled") > 0 && wait_cursor(&fr.s, last, 60000),
 	       "backfilled: a verifying builder reads what came after the snapshot");
 	bool settled = false;
 	for (int t = 0; t < 20000 && !settled; t += 100, sleep_ms(100))
-		settled = metric(&s, "atkv_builder_resyncs_total") >= 1 && metric(&s, "atkv_builder_resyncs_waiting") == 0;
+		settled = metric(&fr.s, "atkv_builder_resyncs_total") >= 1 && metric(&fr.s, "atkv_builder_resyncs_waiting") == 0;
 	/* At least BF_LAG: writes replayed after a slow acknowledgement see some of them again. */
 	int behind = tap_count_in_file(tmp, "backfilled.log", "commit skipped: the repository's snapshot at rev");
-	double stale = metric(&s, "atkv_builder_errors_total{kind=\"stale_rev\"}");
+	double stale = metric(&fr.s, "atkv_builder_errors_total{kind=\"stale_rev\"}");
 	tap_ok(stale == 0 && behind >= BF_LAG,
 	       "backfilled: the %d commits the snapshot has already are skipped, and not as errors (%d lines, %.0f stale)",
 	       BF_LAG, behind, stale);
-	tap_eq((long long)metric(&s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
+	tap_eq((long long)metric(&fr.s, "atkv_builder_errors_total{kind=\"broken_chain\"}"), 1,
 	       "backfilled: the first commits chain on the backfill's heads; the victim's, after the one left out, "
 	       "does not");
-	tap_ok(settled && metric(&s, "atkv_builder_resync_failures_total") == 0 &&
-	           metric(&s, "atkv_builder_desynchronized_total") == 1,
+	tap_ok(settled && metric(&fr.s, "atkv_builder_resync_failures_total") == 0 &&
+	           metric(&fr.s, "atkv_builder_desynchronized_total") == 1,
 	       "backfilled: that one repository is resynchronized, and no other");
 	char diff[512];
-	json_t *got = snapshot_of(s.js, s.record, false);
+	json_t *got = snapshot_of(fr.s.js, fr.s.record, false);
 	tap_ok(json_object_size(want) == BF_COMMITS && same_records(want, got, NULL, NULL, diff, sizeof(diff)),
 	       "backfilled: the store equals the one of the whole feed (%zu records) %s", json_object_size(got), diff);
 	json_decref(got);
-	json_decref(want);
 	/* The builder's heads are newer: a backfill run again leaves them. */
-	h = head_of(&s, dids[0]);
+	h = head_of(&fr.s, dids[0]);
 	char *before = h ? json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(h);
-	int rc3 = run_backfill(&s, dids, 1, "--force", "backfill-again");
-	h = head_of(&s, dids[0]);
+	int rc3 = run_backfill(&fr.s, dids, 1, "--force", "backfill-again");
+	h = head_of(&fr.s, dids[0]);
 	char *after = h ? json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	tap_ok(rc3 == 0 && before && after && !strcmp(before, after) && json_integer_value(json_object_get(h, "seq")) > 0,
 	       "backfilled: the builder's head is left by a backfill run again: %s", after ? after : "none");
 	json_decref(h);
 	free(before);
 	free(after);
-	restarted(&s, f, fh, cars, dids, dir);
+	restarted(&fr.s, f, fh, cars, dids, fr.dir);
 
 	/* A PDS whose clock runs a day ahead: such a head would make every real commit look stale. */
 	sf_repo_car_at(f, 2, (int64_t)time(NULL) * 1000000 + 86400 * INT64_C(1000000), &cars[2]);
 	char key[256];
 	escaped_did(dids[2], key, sizeof(key));
 	key[strlen(key) - 1] = '\0';
-	bool deleted = kvStore_Delete(s.repo, key + 1) == NATS_OK;
-	int rc4 = run_backfill(&s, dids + 2, 1, "--force", "backfill-future");
-	h = head_of(&s, dids[2]);
+	bool deleted = kvStore_Delete(fr.s.repo, key + 1) == NATS_OK;
+	int rc4 = run_backfill(&fr.s, dids + 2, 1, "--force", "backfill-future");
+	h = head_of(&fr.s, dids[2]);
 	tap_ok(deleted && rc4 == 0 && !h &&
 	           tap_count_in_file(tmp, "backfill-future.log", "no head written: its commit (rev ") == 1,
 	       "backfilled: a repository whose rev is a day ahead gets no head, and the log says why (exit %d)", rc4);
 	json_decref(h);
 out:
-	store_close(&ref);
-	store_close(&s);
-	if (r_ref > 0)
-		spawn_stop(r_ref, SIGTERM, 5000);
-	if (r_live > 0)
-		spawn_stop(r_live, SIGTERM, 5000);
+	feedrun_stop(&fr);
 	feed = NULL;
 	feed_cars = NULL;
 	for (size_t k = 0; k < BF_ACCOUNTS; k++)
